@@ -1,0 +1,112 @@
+"""Who may see and do what, per tenant. The one place that decides.
+
+A user holds one role per tenant (viewer < analyst < admin). Superusers are the
+MSP's owners and hold the admin role on every tenant. Admin classes, viewsets,
+services and commands all ask here; none invents its own check. Objects of a
+tenant the user may not see are reported as missing (404), never as forbidden.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django.apps import apps
+from django.db import models
+from django.http import Http404
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+
+    from mailboxes.models import Tenant
+
+    AnyUser = AbstractBaseUser | AnonymousUser
+
+
+class Role(models.TextChoices):
+    VIEWER = "viewer", "Viewer (read only)"
+    ANALYST = "analyst", "Analyst (retract, undo)"
+    ADMIN = "admin", "Tenant admin (policies, credentials, users)"
+
+
+_RANK = {Role.VIEWER: 1, Role.ANALYST: 2, Role.ADMIN: 3}
+
+
+def roles_at_least(role: Role | str) -> list[str]:
+    floor = _RANK[Role(role)]
+    return [r.value for r, rank in _RANK.items() if rank >= floor]
+
+
+class AccessDenied(Exception):
+    """The user can see the tenant but their role does not allow this."""
+
+
+def _authenticated(user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def is_owner(user: Any) -> bool:
+    return _authenticated(user) and user.is_superuser
+
+
+def tenant_ids_for(user: Any, role: Role | str = Role.VIEWER) -> models.QuerySet | None:
+    """A subquery of tenant ids the user holds `role` or better on; None means all tenants."""
+    if is_owner(user):
+        return None
+    membership = apps.get_model("mailboxes", "Membership")
+    if not _authenticated(user):
+        return membership.objects.none().values("tenant_id")
+    return membership.objects.filter(user=user, role__in=roles_at_least(role)).values("tenant_id")
+
+
+def role_for(user: Any, tenant: Tenant | int) -> Role | None:
+    """The user's role on a tenant, or None when they may not see it."""
+    if is_owner(user):
+        return Role.ADMIN
+    if not _authenticated(user):
+        return None
+    membership = apps.get_model("mailboxes", "Membership")
+    tenant_id = getattr(tenant, "pk", tenant)
+    role = (
+        membership.objects.filter(user=user, tenant_id=tenant_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+    return Role(role) if role else None
+
+
+def has_role(user: Any, tenant: Tenant | int, role: Role | str) -> bool:
+    held = role_for(user, tenant)
+    return held is not None and _RANK[held] >= _RANK[Role(role)]
+
+
+def require_role(user: Any, tenant: Tenant | int, role: Role | str) -> None:
+    """Raise Http404 if the tenant is invisible to the user, AccessDenied if the role is short."""
+    held = role_for(user, tenant)
+    if held is None:
+        raise Http404("No such tenant.")
+    if _RANK[held] < _RANK[Role(role)]:
+        raise AccessDenied(f"This needs the {Role(role).label} role on this tenant.")
+
+
+def has_any_role(user: Any, role: Role | str = Role.VIEWER) -> bool:
+    ids = tenant_ids_for(user, role)
+    return ids is None or ids.exists()
+
+
+class TenantScopedQuerySet(models.QuerySet):
+    """Base QuerySet for tenant-owned rows; every read says whose rows it wants."""
+
+    tenant_field = "tenant"
+
+    def for_user(self, user: Any, role: Role | str = Role.VIEWER) -> TenantScopedQuerySet:
+        ids = tenant_ids_for(user, role)
+        if ids is None:
+            return self.all()
+        return self.filter(**{f"{self.tenant_field}_id__in": ids})
+
+    def for_tenant(self, tenant: Tenant | int) -> TenantScopedQuerySet:
+        return self.filter(**{f"{self.tenant_field}_id": getattr(tenant, "pk", tenant)})
+
+    def all_tenants(self) -> TenantScopedQuerySet:
+        """Explicitly read across tenants (system code only: tasks, rollups)."""
+        return self.all()

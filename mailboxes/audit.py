@@ -1,0 +1,42 @@
+"""Recording audit events: the single helper every write goes through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from mailboxes.models import AuditEvent, Tenant
+
+
+def actor_label(actor: Any) -> str:
+    if actor is None:
+        return "system"
+    return getattr(actor, "get_username", lambda: str(actor))()
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    tenant: Tenant | None = None,
+    target: models.Model | None = None,
+    data: dict[str, Any] | None = None,
+    via: str = "",
+) -> AuditEvent:
+    """Append one audit event; `via` names the door (admin, api, command, task)."""
+    payload = dict(data or {})
+    if via:
+        payload["via"] = via
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    return AuditEvent.objects.create(
+        tenant=tenant,
+        tenant_label=tenant.name if tenant else "",
+        actor=user,
+        actor_label=actor_label(actor),
+        action=action,
+        target_type=target._meta.label_lower if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        target_repr=str(target)[:300] if target is not None else "",
+        data=payload,
+    )

@@ -1,0 +1,43 @@
+"""Writes on tenants and their credentials (one entry point each)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from mailboxes.audit import audit_record
+from mailboxes.models import Tenant
+
+
+@transaction.atomic
+def tenant_create(*, actor: Any, via: str = "", **fields: Any) -> Tenant:
+    """Create a tenant with the default retraction policies."""
+    from retraction.services.policies import policies_ensure_defaults
+
+    credentials = fields.pop("credentials", None)
+    tenant = Tenant(**fields)
+    if credentials:
+        tenant.set_credentials(credentials)
+    tenant.full_clean()
+    tenant.save()
+    policies_ensure_defaults(tenant=tenant)
+    audit_record(actor=actor, action="tenant.created", tenant=tenant, target=tenant, via=via)
+    return tenant
+
+
+@transaction.atomic
+def tenant_set_credentials(
+    *, tenant: Tenant, actor: Any, credentials: dict[str, Any], via: str = ""
+) -> None:
+    """Replace a tenant's secret credentials; the audit records that, never what."""
+    tenant.set_credentials(credentials)
+    tenant.save(update_fields=["credentials_ciphertext", "credentials_updated_at"])
+    audit_record(
+        actor=actor,
+        action="tenant.credentials_changed",
+        tenant=tenant,
+        target=tenant,
+        data={"kind": tenant.credentials_summary()},
+        via=via,
+    )

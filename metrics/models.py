@@ -1,0 +1,1 @@
+"""Daily rollups of retraction attempts (filled by the nightly schedule)."""

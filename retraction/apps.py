@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RetractionConfig(AppConfig):
+    name = "retraction"
+    verbose_name = "Retraction"

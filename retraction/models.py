@@ -1,0 +1,113 @@
+"""Retraction policies and attempts."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from mailboxes.access import TenantScopedQuerySet
+from mailboxes.models import Delivery, Message, Tenant
+from mailboxes.vocabulary import Action, Disposition, FailureReason, PolicyAction, ReadState
+
+
+class RetractionPolicy(models.Model):
+    """What to do, per tenant, with copies of a message of a given disposition."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="policies")
+    disposition = models.CharField(
+        max_length=16, choices=[c for c in Disposition.choices if c[0] != Disposition.NONE]
+    )
+    action = models.CharField(max_length=16, choices=PolicyAction.choices)
+    enabled = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "retraction policies"
+        ordering = ["tenant__name", "disposition"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "disposition"], name="policy_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant}: {self.disposition} → {self.action}"
+
+    @property
+    def effective_action(self) -> str:
+        return self.action if self.enabled else PolicyAction.NONE
+
+
+# Sensible defaults for a new tenant: remove the dangerous, junk the unwanted.
+DEFAULT_POLICY = {
+    Disposition.MALICIOUS: PolicyAction.TRASH,
+    Disposition.SPOOF: PolicyAction.TRASH,
+    Disposition.SUSPICIOUS: PolicyAction.JUNK,
+    Disposition.SPAM: PolicyAction.JUNK,
+    Disposition.BULK: PolicyAction.NONE,
+}
+
+
+class Mode(models.TextChoices):
+    AUTO = "auto", "Automatic (policy)"
+    MANUAL = "manual", "Manual"
+
+
+class AttemptStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED_STATUSES = (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.CANCELLED)
+
+
+class RetractionAttempt(models.Model):
+    """One try at moving one delivered copy."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    mode = models.CharField(max_length=8, choices=Mode.choices)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    status = models.CharField(
+        max_length=16, choices=AttemptStatus.choices, default=AttemptStatus.QUEUED
+    )
+    reason = models.CharField(max_length=32, choices=FailureReason.choices, blank=True)
+    read_state = models.CharField(
+        max_length=8, choices=ReadState.choices, default=ReadState.UNKNOWN
+    )
+    detail = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=512, blank=True)
+    tries = models.PositiveSmallIntegerField(default=0)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "completed_at"], name="attempt_tenant_completed"),
+            models.Index(fields=["completed_at"], name="attempt_completed"),
+            models.Index(fields=["status", "requested_at"], name="attempt_status_requested"),
+            models.Index(fields=["tenant", "reason"], name="attempt_tenant_reason"),
+            models.Index(fields=["message", "-requested_at"], name="attempt_message_requested"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.delivery.recipient}: {self.status}"
+
+    @property
+    def recipient(self) -> str:
+        return self.delivery.recipient
