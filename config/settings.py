@@ -140,6 +140,13 @@ else:
 if env_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
+# --- Providers ------------------------------------------------------------------
+# The emulator stands in for Microsoft and Google in the demo and the tests only.
+ALLOW_PROVIDER_EMULATOR = DEMO and env_bool("ALLOW_PROVIDER_EMULATOR", True)
+# CA certificate that signs the emulator's TLS certificate (written by the emulator).
+PROVIDER_EMULATOR_CA = env_str("PROVIDER_EMULATOR_CA", str(VAR_DIR / "emulator-ca.pem"))
+PROVIDER_HTTP_TIMEOUT = env_int("PROVIDER_HTTP_TIMEOUT", 30, minimum=1)
+
 # --- Auth, i18n, static ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

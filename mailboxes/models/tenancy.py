@@ -67,6 +67,14 @@ class Tenant(models.Model):
     credentials_ciphertext = models.TextField(blank=True, editable=False)
     credentials_updated_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Only for the demo, tests and benchmarks: the base URL of the provider emulator.
+    # Production settings (ALLOW_PROVIDER_EMULATOR off) refuse to use it.
+    provider_endpoint = models.URLField(
+        "emulator endpoint",
+        blank=True,
+        help_text="Base URL of the provider emulator (demo and tests only; blank = real provider).",
+    )
+
     authorization_status = models.CharField(
         max_length=16, choices=AuthorizationStatus.choices, default=AuthorizationStatus.UNKNOWN
     )
