@@ -1,13 +1,14 @@
-"""Writes on tenants and their credentials (one entry point each)."""
+"""Writes on tenants, their credentials and API keys (one entry point each)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from mailboxes.audit import audit_record
-from mailboxes.models import Tenant
+from mailboxes.models import ApiKey, Tenant
 
 
 @transaction.atomic
@@ -41,3 +42,24 @@ def tenant_set_credentials(
         data={"kind": tenant.credentials_summary()},
         via=via,
     )
+
+
+def api_key_issue(*, user: Any, name: str, actor: Any, via: str = "") -> tuple[ApiKey, str]:
+    """Issue an API key for `user`; the plain key is returned once, only its hash is kept."""
+    with transaction.atomic():
+        key, raw = ApiKey.issue(user=user, name=name)
+        audit_record(
+            actor=actor,
+            action="api_key.issued",
+            target=key,
+            data={"user": user.get_username(), "prefix": key.prefix},
+            via=via,
+        )
+    return key, raw
+
+
+def api_key_revoke(*, key: ApiKey, actor: Any, via: str = "") -> None:
+    with transaction.atomic():
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(actor=actor, action="api_key.revoked", target=key, via=via)

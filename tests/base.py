@@ -53,12 +53,16 @@ class TwoTenantsTestCase(TestCase):
                 action="trash",
                 status=AttemptStatus.SUCCEEDED,
             )
-            setattr(cls, f"{tenant.slug.split('-')[0]}_objects", {
-                "mailbox": u1,
-                "shared": shared,
-                "group": group,
-                "message": message,
-                "delivery": message.deliveries.get(recipient=u1.address),
-                "attempt": attempt,
-                "policy": tenant.policies.first(),
-            })
+            setattr(
+                cls,
+                f"{tenant.slug.split('-')[0]}_objects",
+                {
+                    "mailbox": u1,
+                    "shared": shared,
+                    "group": group,
+                    "message": message,
+                    "delivery": message.deliveries.get(recipient=u1.address),
+                    "attempt": attempt,
+                    "policy": tenant.policies.first(),
+                },
+            )

@@ -99,7 +99,9 @@ class Message(models.Model):
         max_length=16, choices=Disposition.choices, default=Disposition.NONE
     )
     disposition_changed_at = models.DateTimeField(null=True, blank=True)
-    source = models.CharField(max_length=16, choices=MessageSource.choices, default=MessageSource.API)
+    source = models.CharField(
+        max_length=16, choices=MessageSource.choices, default=MessageSource.API
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = MessageQuerySet.as_manager()

@@ -1,8 +1,17 @@
-"""Retraction policies: defaults for a new tenant."""
+"""Retraction policies: defaults for a new tenant, and changes by tenant admins."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from mailboxes.access import Role, require_role
+from mailboxes.audit import audit_record
 from mailboxes.models import Tenant
+from mailboxes.vocabulary import PolicyAction
 from retraction.models import DEFAULT_POLICY, RetractionPolicy
 
 
@@ -16,3 +25,41 @@ def policies_ensure_defaults(*, tenant: Tenant) -> list[RetractionPolicy]:
     ]
     RetractionPolicy.objects.bulk_create(missing)
     return missing
+
+
+POLICY_FIELDS = ("action", "enabled")
+
+
+def policy_update(
+    *,
+    policy: RetractionPolicy,
+    actor: Any,
+    action: str | None = None,
+    enabled: bool | None = None,
+    via: str = "",
+) -> RetractionPolicy:
+    """Change one policy (tenant admins only) and audit the change."""
+    require_role(actor, policy.tenant_id, Role.ADMIN)
+    before = {name: getattr(policy, name) for name in POLICY_FIELDS}
+    if action is not None:
+        if action not in PolicyAction.values:
+            raise ValidationError({"action": [f"'{action}' is not one of {PolicyAction.values}."]})
+        policy.action = action
+    if enabled is not None:
+        policy.enabled = enabled
+    after = {name: getattr(policy, name) for name in POLICY_FIELDS}
+    if after == before:
+        return policy
+    with transaction.atomic():
+        policy.updated_at = timezone.now()
+        policy.updated_by = actor if getattr(actor, "is_authenticated", False) else None
+        policy.save(update_fields=[*POLICY_FIELDS, "updated_at", "updated_by"])
+        audit_record(
+            actor=actor,
+            action="policy.updated",
+            tenant=policy.tenant,
+            target=policy,
+            data={"disposition": policy.disposition, "before": before, "after": after},
+            via=via,
+        )
+    return policy
