@@ -17,8 +17,15 @@ class AppendOnlyError(Exception):
     """Audit events are never changed or deleted."""
 
 
+# The one change the trail allows: forgetting a deleted tenant or user (Django's
+# SET_NULL on their deletion). Their names stay in tenant_label / actor_label.
+_FORGETTABLE = frozenset({"tenant", "actor"})
+
+
 class AuditEventQuerySet(TenantScopedQuerySet):
     def update(self, **kwargs: Any) -> int:
+        if kwargs and set(kwargs) <= _FORGETTABLE and all(v is None for v in kwargs.values()):
+            return super().update(**kwargs)
         raise AppendOnlyError("audit events cannot be changed")
 
     def delete(self) -> tuple[int, dict[str, int]]:
