@@ -41,7 +41,8 @@ if not DEMO and not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the Clawback site (membership-based access).
+    "mailboxes.admin_site.ClawbackAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -134,6 +135,11 @@ Q_CLUSTER = {
     "catch_up": False,
     "label": "Tasks",
 }
+if Q_CLUSTER["timeout"] >= Q_CLUSTER["retry"]:
+    raise ImproperlyConfigured(
+        f"Q_TIMEOUT ({Q_CLUSTER['timeout']}) must be less than Q_RETRY ({Q_CLUSTER['retry']}), "
+        "or a task still running is handed to a second worker."
+    )
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
@@ -148,6 +154,25 @@ ALLOW_PROVIDER_EMULATOR = DEMO and env_bool("ALLOW_PROVIDER_EMULATOR", True)
 # CA certificate that signs the emulator's TLS certificate (written by the emulator).
 PROVIDER_EMULATOR_CA = env_str("PROVIDER_EMULATOR_CA", str(VAR_DIR / "emulator-ca.pem"))
 PROVIDER_HTTP_TIMEOUT = env_int("PROVIDER_HTTP_TIMEOUT", 30, minimum=1)
+
+# --- Retraction engine ------------------------------------------------------------
+# Tenants of one task run side by side; each client bounds its own per-mailbox load.
+RETRACTION_TENANT_CONCURRENCY = env_int("RETRACTION_TENANT_CONCURRENCY", 8, minimum=1)
+# Queued attempts older than this are handed to the workers again by the sweeper.
+RETRACTION_REDISPATCH_AFTER = env_int("RETRACTION_REDISPATCH_AFTER", 120, minimum=10)
+
+# --- Ingestion (API verdicts, raw MIME, SMTP journal/BCC) -----------------------------
+# Headers carrying a verdict on raw and journaled mail, first match wins (comma list).
+CLAWBACK_VERDICT_HEADERS = env_list(
+    "CLAWBACK_VERDICT_HEADERS", ["X-Clawback-Disposition", "X-Area1Security-Disposition"]
+)
+INGEST_MAX_MESSAGE_BYTES = env_int("INGEST_MAX_MESSAGE_BYTES", 25 * 1024 * 1024, minimum=1024)
+INGEST_MAX_RECIPIENTS = env_int("INGEST_MAX_RECIPIENTS", 5000, minimum=1)
+INGEST_MAX_ITEMS = env_int("INGEST_MAX_ITEMS", 1000, minimum=1)
+INGEST_MAX_HEADER_BYTES = env_int("INGEST_MAX_HEADER_BYTES", 64 * 1024, minimum=1024)
+INGEST_MAX_HEADERS_BYTES = env_int("INGEST_MAX_HEADERS_BYTES", 256 * 1024, minimum=1024)
+# Threads of the SMTP receiver that write to the database.
+JOURNAL_SMTPD_WORKERS = env_int("JOURNAL_SMTPD_WORKERS", 4, minimum=1)
 
 # --- Auth, i18n, static ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -195,7 +220,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "mailboxes.api_base.CursorPagination",
+    "DEFAULT_PAGINATION_CLASS": "mailboxes.api_pagination.CursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
@@ -211,6 +236,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Tags and operation ids from the path after /api/v1/ (tenants, messages, ...).
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",
+    # Fields called action/status/disposition use different choice sets; name each one.
+    "ENUM_NAME_OVERRIDES": {
+        "DispositionEnum": "mailboxes.vocabulary.Disposition",
+        "PolicyDispositionEnum": "mailboxes.vocabulary.COVERED_DISPOSITIONS",
+        "ActionEnum": "mailboxes.vocabulary.Action",
+        "PolicyActionEnum": "mailboxes.vocabulary.PolicyAction",
+        "DeliveryStatusEnum": "mailboxes.models.DeliveryStatus",
+        "AttemptStatusEnum": "retraction.models.AttemptStatus",
+    },
 }
 
 # --- Logging ------------------------------------------------------------------------

@@ -194,7 +194,7 @@ class ApiKey(models.Model):
 
     @classmethod
     def lookup(cls, raw: str) -> ApiKey | None:
-        parts = raw.split("_")
+        parts = raw.split("_", 2)  # the random part may contain "_" too
         if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
             return None
         key = cls.objects.active().select_related("user").filter(prefix=parts[1]).first()

@@ -1,0 +1,23 @@
+"""The REST API: /api/v1/ (one router), the OpenAPI schema and its docs page."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from mailboxes.api import MailboxViewSet, MessageViewSet, TenantViewSet
+from retraction.api import PolicyViewSet, RetractionAttemptViewSet
+
+router = SimpleRouter()
+router.register("tenants", TenantViewSet, basename="tenant")
+router.register("mailboxes", MailboxViewSet, basename="mailbox")
+router.register("messages", MessageViewSet, basename="message")
+router.register("policies", PolicyViewSet, basename="policy")
+router.register("retractions", RetractionAttemptViewSet, basename="retraction")
+
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
