@@ -110,3 +110,31 @@ class TenantScopedQuerySet(models.QuerySet):
     def all_tenants(self) -> TenantScopedQuerySet:
         """Explicitly read across tenants (system code only: tasks, rollups)."""
         return self.all()
+
+
+class ShellOperator:
+    """Whoever runs a management command: has shell access, so owner rights.
+
+    Audited under its label (the OS user), never stored as a foreign key.
+    """
+
+    is_authenticated = True
+    is_active = True
+    is_superuser = True
+    pk = None
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def get_username(self) -> str:
+        return self.label
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def stored_user(actor: Any) -> Any:
+    """The User to keep in a foreign key for this actor (None for system and shell actors)."""
+    from django.contrib.auth.models import AbstractBaseUser
+
+    return actor if isinstance(actor, AbstractBaseUser) else None

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db import models
 
+from mailboxes.access import stored_user
 from mailboxes.models import AuditEvent, Tenant
 
 
@@ -28,7 +29,7 @@ def audit_record(
     payload = dict(data or {})
     if via:
         payload["via"] = via
-    user = actor if getattr(actor, "is_authenticated", False) else None
+    user = stored_user(actor)
     return AuditEvent.objects.create(
         tenant=tenant,
         tenant_label=tenant.name if tenant else "",

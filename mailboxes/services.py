@@ -7,8 +7,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from mailboxes import crypto
+from mailboxes.access import Role, require_role
 from mailboxes.audit import audit_record
-from mailboxes.models import ApiKey, Tenant
+from mailboxes.models import ApiKey, AuthorizationStatus, Tenant
+from mailboxes.vocabulary import FailureReason
 
 
 @transaction.atomic
@@ -63,3 +66,41 @@ def api_key_revoke(*, key: ApiKey, actor: Any, via: str = "") -> None:
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
         audit_record(actor=actor, action="api_key.revoked", target=key, via=via)
+
+
+def tenant_verify(*, tenant: Tenant, actor: Any, via: str = "") -> Tenant:
+    """Check the tenant's credentials against the provider now and record the result."""
+    from mailboxes.providers import provider_for
+    from mailboxes.providers.base import ProviderError
+
+    require_role(actor, tenant, Role.ANALYST)
+    try:
+        check = provider_for(tenant).verify()
+        status, error = check.status, check.error
+    except ProviderError as exc:
+        status = (
+            AuthorizationStatus.UNAUTHORIZED
+            if exc.reason == FailureReason.NOT_AUTHORIZED
+            else AuthorizationStatus.ERROR
+        )
+        error = exc.detail or str(exc.reason)
+    with transaction.atomic():
+        tenant.authorization_status = status
+        tenant.authorization_error = crypto.redact(error)[:2000]
+        tenant.authorization_checked_at = timezone.now()
+        tenant.save(
+            update_fields=[
+                "authorization_status",
+                "authorization_error",
+                "authorization_checked_at",
+            ]
+        )
+        audit_record(
+            actor=actor,
+            action="tenant.verified",
+            tenant=tenant,
+            target=tenant,
+            data={"status": status, "error": tenant.authorization_error},
+            via=via,
+        )
+    return tenant

@@ -67,6 +67,8 @@ class LocatedCopy:
     provider_id: str
     folder: str  # a Folder value
     read: bool | None  # None when the provider did not say
+    # The Message-ID it was located by (lets perform() look it up afresh after a 404).
+    internet_message_id: str = ""
 
 
 @dataclass(frozen=True)
