@@ -68,12 +68,52 @@ class AttemptStatus(models.TextChoices):
 FINISHED_STATUSES = (AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.CANCELLED)
 
 
+class JobState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DISCOVERING = "discovering", "Discovering copies"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+JOB_OPEN_STATES = (JobState.PENDING, JobState.DISCOVERING, JobState.PROCESSING)
+
+
+class RetractionJob(models.Model):
+    """A bulk retraction: everything a list of messages or a search matches."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="retraction_jobs")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    message_ids = models.JSONField(default=list, blank=True)
+    filter = models.JSONField(default=dict, blank=True, help_text="Message search filters.")
+    state = models.CharField(max_length=16, choices=JobState.choices, default=JobState.PENDING)
+    discovered = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantScopedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk}: {self.get_action_display()} ({self.state})"
+
+
 class RetractionAttempt(models.Model):
     """One try at moving one delivered copy."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attempts")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
+    job = models.ForeignKey(
+        RetractionJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="attempts"
+    )
     mode = models.CharField(max_length=8, choices=Mode.choices)
     action = models.CharField(max_length=16, choices=Action.choices)
     status = models.CharField(
@@ -92,6 +132,8 @@ class RetractionAttempt(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=512, blank=True)
     tries = models.PositiveSmallIntegerField(default=0)
+    # Set by the conditional update that claims the attempt for one worker run.
+    claim_token = models.CharField(max_length=32, blank=True, editable=False)
 
     objects = TenantScopedQuerySet.as_manager()
 
@@ -103,6 +145,8 @@ class RetractionAttempt(models.Model):
             models.Index(fields=["status", "requested_at"], name="attempt_status_requested"),
             models.Index(fields=["tenant", "reason"], name="attempt_tenant_reason"),
             models.Index(fields=["message", "-requested_at"], name="attempt_message_requested"),
+            models.Index(fields=["job", "status"], name="attempt_job_status"),
+            models.Index(fields=["claim_token"], name="attempt_claim_token"),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from mailboxes.access import Role, require_role
+from mailboxes.access import Role, require_role, stored_user
 from mailboxes.audit import audit_record
 from mailboxes.models import Tenant
 from mailboxes.vocabulary import PolicyAction
@@ -52,7 +52,7 @@ def policy_update(
         return policy
     with transaction.atomic():
         policy.updated_at = timezone.now()
-        policy.updated_by = actor if getattr(actor, "is_authenticated", False) else None
+        policy.updated_by = stored_user(actor)
         policy.save(update_fields=[*POLICY_FIELDS, "updated_at", "updated_by"])
         audit_record(
             actor=actor,

@@ -1,0 +1,224 @@
+"""Performing: claim queued attempts, run them through the provider layer, record outcomes."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from mailboxes.models import (
+    AuthorizationStatus,
+    Delivery,
+    DeliveryStatus,
+    MailboxKind,
+    Tenant,
+)
+from mailboxes.providers import provider_for
+from mailboxes.providers.base import ACTION_TARGET_FOLDER, Outcome, ProviderError, WorkItem
+from mailboxes.vocabulary import Action, FailureReason, ReadState
+from retraction.models import AttemptStatus, RetractionAttempt
+
+log = logging.getLogger(__name__)
+
+# After a tenant's authorization failed, its attempts fail fast (no provider call)
+# for this long; then one real try finds out whether consent was restored.
+UNAUTHORIZED_BACKOFF = timedelta(minutes=5)
+
+
+def attempts_claim(attempt_ids: Sequence[int]) -> list[RetractionAttempt]:
+    """Atomically take queued attempts for this run; nobody else can take them after."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    claimed = (
+        RetractionAttempt.objects.all_tenants()
+        .filter(pk__in=list(attempt_ids), status=AttemptStatus.QUEUED)
+        .update(
+            status=AttemptStatus.RUNNING,
+            claim_token=token,
+            started_at=now,
+            tries=F("tries") + 1,
+        )
+    )
+    if not claimed:
+        return []
+    return list(
+        RetractionAttempt.objects.all_tenants()
+        .filter(claim_token=token)
+        .select_related("delivery", "delivery__mailbox", "message", "tenant")
+    )
+
+
+def attempts_perform(attempt_ids: Sequence[int]) -> int:
+    """Claim and perform attempts, grouped per tenant, tenants concurrently."""
+    attempts = attempts_claim(attempt_ids)
+    if not attempts:
+        return 0
+    by_tenant: dict[int, list[RetractionAttempt]] = defaultdict(list)
+    for attempt in attempts:
+        by_tenant[attempt.tenant_id].append(attempt)
+    groups = list(by_tenant.values())
+    workers = min(len(groups), settings.RETRACTION_TENANT_CONCURRENCY)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(_run_tenant, groups))
+    for group, outcomes in zip(groups, results, strict=True):
+        _record(group, outcomes)
+    return len(attempts)
+
+
+def _run_tenant(attempts: list[RetractionAttempt]) -> list[Outcome]:
+    """Provider calls for one tenant's attempts (no database access: runs in a thread)."""
+    tenant = attempts[0].tenant
+    outcomes: dict[int, Outcome] = {}
+    items: list[WorkItem] = []
+    for attempt in attempts:
+        early = _outcome_without_provider(tenant, attempt)
+        if early is not None:
+            outcomes[attempt.pk] = early
+        else:
+            items.append(
+                WorkItem(
+                    mailbox=attempt.delivery.recipient,
+                    internet_message_id=attempt.message.internet_message_id,
+                    action=Action(attempt.action),
+                    key=attempt.pk,
+                )
+            )
+    if items:
+        try:
+            provider = provider_for(tenant)
+            results = provider.perform_many(items)
+        except ProviderError as exc:
+            results = [
+                Outcome(key=i.key, ok=False, reason=exc.reason, detail=exc.detail) for i in items
+            ]
+        except Exception as exc:  # a bug or an unexpected library error: record, don't lose
+            log.exception("retraction for tenant %s failed", tenant.pk)
+            detail = f"{type(exc).__name__}: {exc}"
+            results = [
+                Outcome(key=i.key, ok=False, reason=FailureReason.PROVIDER_ERROR, detail=detail)
+                for i in items
+            ]
+        outcomes.update({o.key: o for o in results})
+    return [outcomes[a.pk] for a in attempts]
+
+
+def _outcome_without_provider(tenant: Tenant, attempt: RetractionAttempt) -> Outcome | None:
+    """Decide the attempts that need no provider call."""
+    mailbox = attempt.delivery.mailbox
+    if mailbox is not None and mailbox.kind == MailboxKind.GROUP:
+        return Outcome(
+            key=attempt.pk,
+            ok=False,
+            reason=FailureReason.NOT_A_MAILBOX,
+            detail="Distribution list: its members' copies are retracted separately.",
+        )
+    if not attempt.message.internet_message_id:
+        return Outcome(
+            key=attempt.pk,
+            ok=False,
+            reason=FailureReason.NOT_FOUND,
+            detail=attempt.message.not_retractable_reason,
+        )
+    checked = tenant.authorization_checked_at
+    if (
+        tenant.authorization_status == AuthorizationStatus.UNAUTHORIZED
+        and checked is not None
+        and timezone.now() - checked < UNAUTHORIZED_BACKOFF
+    ):
+        return Outcome(
+            key=attempt.pk,
+            ok=False,
+            reason=FailureReason.NOT_AUTHORIZED,
+            detail=f"Tenant not authorized: {tenant.authorization_error}"[:500],
+        )
+    return None
+
+
+def _user_got_there_first(attempt: RetractionAttempt, outcome: Outcome) -> bool:
+    """The copy was already out of sight, put further away by the user or a mailbox rule.
+
+    The clients report such a copy as left alone ("already there"); it is only a
+    success when it sits exactly where the action would put it, or Clawback
+    itself moved it there before. Otherwise the user deleted or junked it first:
+    not_found, as DESIGN.md defines it.
+    """
+    if not (outcome.ok and outcome.already_there) or attempt.action in (
+        Action.INBOX,
+        Action.HARD_DELETE,
+    ):
+        return False
+    target = ACTION_TARGET_FOLDER[Action(attempt.action)]
+    return (
+        outcome.folder_before not in ("", target)
+        and attempt.delivery.status != DeliveryStatus.RETRACTED
+    )
+
+
+def _record(attempts: list[RetractionAttempt], outcomes: Iterable[Outcome]) -> None:
+    now = timezone.now()
+    deliveries: list[Delivery] = []
+    unauthorized: Outcome | None = None
+    for attempt, outcome in zip(attempts, outcomes, strict=True):
+        if _user_got_there_first(attempt, outcome):
+            outcome.ok = False
+            outcome.reason = FailureReason.NOT_FOUND
+            outcome.detail = (
+                "Already moved out of the inbox by the user or a rule "
+                f"(in {outcome.folder_before})."
+            )
+        attempt.status = AttemptStatus.SUCCEEDED if outcome.ok else AttemptStatus.FAILED
+        attempt.reason = "" if outcome.ok else (outcome.reason or FailureReason.PROVIDER_ERROR)
+        attempt.read_state = outcome.read_state or ReadState.UNKNOWN
+        attempt.provider_message_id = outcome.provider_message_id or ""
+        attempt.detail = (outcome.detail or ("already there" if outcome.already_there else ""))[
+            :2000
+        ]
+        attempt.completed_at = now
+        delivery = attempt.delivery
+        if outcome.ok:
+            delivery.status = (
+                DeliveryStatus.RESTORED
+                if attempt.action == Action.INBOX
+                else DeliveryStatus.RETRACTED
+            )
+            if outcome.provider_message_id:
+                delivery.provider_message_id = outcome.provider_message_id
+        else:
+            delivery.status = DeliveryStatus.FAILED
+            if (
+                outcome.reason == FailureReason.NOT_AUTHORIZED
+                and outcome.detail
+                and not (outcome.detail.startswith("Tenant not authorized"))
+            ):
+                unauthorized = outcome
+        deliveries.append(delivery)
+    with transaction.atomic():
+        RetractionAttempt.objects.bulk_update(
+            attempts,
+            ["status", "reason", "read_state", "provider_message_id", "detail", "completed_at"],
+            batch_size=500,
+        )
+        Delivery.objects.bulk_update(deliveries, ["status", "provider_message_id"], batch_size=500)
+        tenant = attempts[0].tenant
+        if unauthorized is not None:
+            Tenant.objects.filter(pk=tenant.pk).update(
+                authorization_status=AuthorizationStatus.UNAUTHORIZED,
+                authorization_checked_at=now,
+                authorization_error=unauthorized.detail[:2000],
+            )
+        from retraction.services.jobs import jobs_finish_if_done
+
+        jobs_finish_if_done({a.job_id for a in attempts if a.job_id})
+        lists = [a.pk for a in attempts if a.reason == FailureReason.NOT_A_MAILBOX]
+        if lists:
+            from retraction.tasks import dispatch_group_expansion
+
+            transaction.on_commit(lambda: dispatch_group_expansion(lists))

@@ -1,0 +1,41 @@
+"""The sweeper: nothing queued is forgotten, nothing claimed by a dead worker is lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from retraction.models import AttemptStatus, RetractionAttempt
+
+
+def attempts_sweep() -> int:
+    """Re-queue stale running attempts and re-dispatch queued ones nobody picked up.
+
+    A running attempt older than the cluster's retry window belongs to a worker
+    that died (the broker would have re-delivered a live task by then). Re-running
+    it is safe: the copy is located again, and one already moved is reported as
+    "already there". Queued attempts older than a grace period are dispatched
+    again (their task may have been lost with a broker restart); claims are
+    conditional, so a duplicate task finds nothing to claim.
+    """
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.Q_CLUSTER["retry"] + 30)
+    grace_before = now - timedelta(seconds=settings.RETRACTION_REDISPATCH_AFTER)
+    attempts = RetractionAttempt.objects.all_tenants()
+    with transaction.atomic():
+        requeued = attempts.filter(
+            status=AttemptStatus.RUNNING, started_at__lt=stale_before
+        ).update(status=AttemptStatus.QUEUED, claim_token="")
+    forgotten = list(
+        attempts.filter(status=AttemptStatus.QUEUED, requested_at__lt=grace_before)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:50_000]
+    )
+    if forgotten:
+        from retraction.tasks import dispatch_attempts
+
+        dispatch_attempts(forgotten)
+    return requeued + len(forgotten)
