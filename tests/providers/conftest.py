@@ -1,0 +1,45 @@
+"""Fixtures for tests that talk to the provider emulator over the wire."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from mailboxes.providers.emulator import EXAMPLE_SEED_PATH, Emulator, load_seed
+
+
+@pytest.fixture
+def emulator(tmp_path) -> Iterator[Emulator]:
+    """A fresh emulator per test: example seed, free ports, its CA in tmp_path."""
+    with Emulator(seed=EXAMPLE_SEED_PATH, ca_path=tmp_path / "emulator-ca.pem") as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def _shared_emulator(tmp_path_factory) -> Iterator[Emulator]:
+    ca_path = tmp_path_factory.mktemp("emulator") / "emulator-ca.pem"
+    with Emulator(seed=EXAMPLE_SEED_PATH, ca_path=ca_path) as emu:
+        yield emu
+
+
+@pytest.fixture
+def shared_emulator(_shared_emulator: Emulator) -> Emulator:
+    """One server for the session, its state reset to the example seed for each test.
+
+    Faster than `emulator` when a module has many tests; tokens issued by an earlier
+    test are gone after the reset, so build fresh clients (msal caches tokens per app).
+    """
+    _shared_emulator.state.reset(load_seed(EXAMPLE_SEED_PATH))
+    return _shared_emulator
+
+
+@pytest.fixture
+def emulator_session(emulator: Emulator) -> Iterator[requests.Session]:
+    """A requests session that trusts the emulator's CA (and ignores *_CA_BUNDLE)."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(emulator.ca_path)
+    yield session
+    session.close()
