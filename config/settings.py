@@ -7,6 +7,7 @@ set, or the process refuses to start with ImproperlyConfigured.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dj_database_url
@@ -108,6 +109,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "PRAGMA cache_size=-64000;"
         ),
     }
+    # A file, not memory, for the test database: tests start real qcluster processes
+    # that must see the same database. One per test run, so runs side by side don't mix.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_clawback_{os.getpid()}.sqlite3")}
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -159,7 +163,12 @@ PROVIDER_HTTP_TIMEOUT = env_int("PROVIDER_HTTP_TIMEOUT", 30, minimum=1)
 # Tenants of one task run side by side; each client bounds its own per-mailbox load.
 RETRACTION_TENANT_CONCURRENCY = env_int("RETRACTION_TENANT_CONCURRENCY", 8, minimum=1)
 # Queued attempts older than this are handed to the workers again by the sweeper.
-RETRACTION_REDISPATCH_AFTER = env_int("RETRACTION_REDISPATCH_AFTER", 120, minimum=10)
+RETRACTION_REDISPATCH_AFTER = env_int("RETRACTION_REDISPATCH_AFTER", 120, minimum=1)
+# A running attempt older than this belongs to a dead worker: by then the broker
+# would have handed a live task to another worker (Q_RETRY) and it would have ended.
+RETRACTION_STALE_AFTER = env_int(
+    "RETRACTION_STALE_AFTER", Q_CLUSTER["retry"] + Q_CLUSTER["timeout"], minimum=1
+)
 
 # --- Ingestion (API verdicts, raw MIME, SMTP journal/BCC) -----------------------------
 # Headers carrying a verdict on raw and journaled mail, first match wins (comma list).
@@ -171,8 +180,9 @@ INGEST_MAX_RECIPIENTS = env_int("INGEST_MAX_RECIPIENTS", 5000, minimum=1)
 INGEST_MAX_ITEMS = env_int("INGEST_MAX_ITEMS", 1000, minimum=1)
 INGEST_MAX_HEADER_BYTES = env_int("INGEST_MAX_HEADER_BYTES", 64 * 1024, minimum=1024)
 INGEST_MAX_HEADERS_BYTES = env_int("INGEST_MAX_HEADERS_BYTES", 256 * 1024, minimum=1024)
-# Threads of the SMTP receiver that write to the database.
-JOURNAL_SMTPD_WORKERS = env_int("JOURNAL_SMTPD_WORKERS", 4, minimum=1)
+# Threads of the SMTP receiver that write to the database; 0: 1 on SQLite (one writer
+# at a time anyway; messages that queue meanwhile share a commit), 4 otherwise.
+JOURNAL_SMTPD_WORKERS = env_int("JOURNAL_SMTPD_WORKERS", 0, minimum=0)
 
 # --- Auth, i18n, static ----------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -22,7 +22,7 @@ def attempts_sweep() -> int:
     conditional, so a duplicate task finds nothing to claim.
     """
     now = timezone.now()
-    stale_before = now - timedelta(seconds=settings.Q_CLUSTER["retry"] + 30)
+    stale_before = now - timedelta(seconds=settings.RETRACTION_STALE_AFTER)
     grace_before = now - timedelta(seconds=settings.RETRACTION_REDISPATCH_AFTER)
     attempts = RetractionAttempt.objects.all_tenants()
     with transaction.atomic():
