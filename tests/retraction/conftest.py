@@ -9,7 +9,6 @@ from django_q.conf import Conf
 
 from mailboxes.providers.emulator import Emulator
 from tests.emulated import EmulatedTenants, connect_tenants
-from tests.providers.conftest import _shared_emulator, shared_emulator  # noqa: F401
 
 
 @pytest.fixture
@@ -22,7 +21,7 @@ def sync_queue() -> Iterator[None]:
 
 
 @pytest.fixture
-def tenants(db, shared_emulator: Emulator, settings) -> EmulatedTenants:  # noqa: F811
+def tenants(db, shared_emulator: Emulator, settings) -> EmulatedTenants:
     settings.PROVIDER_EMULATOR_CA = str(shared_emulator.ca_path)
     settings.ALLOW_PROVIDER_EMULATOR = True
     return connect_tenants(shared_emulator)

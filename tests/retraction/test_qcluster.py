@@ -202,8 +202,8 @@ def test_it_loses_nothing_and_runs_nothing_twice_when_the_cluster_is_killed_mid_
 
     assert attempts.filter(status=AttemptStatus.SUCCEEDED).count() == 2000
     assert RetractionAttempt.objects.all_tenants().count() == 2000  # none created twice
-    moved = emu.state.stats()["by_kind"].get("graph.messages.move", 0)
-    assert moved == 2000  # each copy moved once: a re-run found it already in the trash
+    moved = emu.state.stats()["by_kind_status"].get("graph.messages.move", {})
+    assert moved == {"201": 2000}  # each copy moved once: a re-run found it already in the trash
     # Only the attempts the dead worker held were run again, each exactly once more.
     assert attempts.filter(tries=2).count() == interrupted
     assert attempts.filter(tries__gt=2).count() == 0
@@ -246,4 +246,4 @@ def test_it_never_runs_an_attempt_twice_with_two_clusters(
     rows = RetractionAttempt.objects.all_tenants().filter(pk__in=attempt_ids)
     assert set(rows.values_list("tries", flat=True)) == {1}
     assert rows.filter(status=AttemptStatus.SUCCEEDED).count() == 400
-    assert emu.state.stats()["by_kind"].get("graph.messages.move", 0) == 400
+    assert emu.state.stats()["by_kind_status"].get("graph.messages.move", {}) == {"201": 400}

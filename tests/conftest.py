@@ -1,4 +1,4 @@
-"""Fixtures for tests that talk to the provider emulator over the wire."""
+"""Fixtures shared by every test folder: the provider emulator over the wire."""
 
 from __future__ import annotations
 
