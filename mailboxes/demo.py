@@ -35,7 +35,12 @@ from mailboxes.models import (
     Provider,
     Tenant,
 )
-from mailboxes.services import api_key_issue, api_key_revoke, tenant_create
+from mailboxes.services import (
+    api_key_issue,
+    api_key_revoke,
+    tenant_create,
+    tenant_set_credentials,
+)
 from mailboxes.vocabulary import Disposition
 
 ADMIN_USERNAME = "admin"
@@ -481,3 +486,51 @@ def _seed_user(username: str, password: str, *, superuser: bool) -> Any:
     user.is_superuser = superuser
     user.save(update_fields=["password", "is_active", "is_staff", "is_superuser"])
     return user
+
+
+def demo_connect_emulator(*, https_url: str, http_url: str) -> list[Tenant]:
+    """Point the demo tenants at the provider emulator, with the credentials it accepts.
+
+    Runs on every start: the emulator's ports and its throwaway keys are per run.
+    """
+    from mailboxes.providers.emulator.credentials import service_account_info
+    from mailboxes.providers.emulator.demo import (
+        DEMO_GOOGLE_SERVICE_ACCOUNT,
+        DEMO_MS_CLIENT_ID,
+        DEMO_MS_CLIENT_SECRET,
+        demo_directory_id,
+    )
+
+    tenants = []
+    for spec in DEMO_TENANTS:
+        tenant = Tenant.objects.get(slug=spec.slug)
+        if tenant.provider == Provider.MICROSOFT:
+            tenant.ms_directory_tenant_id = demo_directory_id(spec.slug)
+            tenant.ms_client_id = DEMO_MS_CLIENT_ID
+            tenant.provider_endpoint = https_url
+            tenant_set_credentials(
+                tenant=tenant,
+                actor=None,
+                credentials={"client_secret": DEMO_MS_CLIENT_SECRET},
+                via=VIA,
+            )
+        else:
+            tenant.google_admin_subject = spec.address(spec.mailboxes[0].local)
+            tenant.provider_endpoint = http_url
+            info = service_account_info(DEMO_GOOGLE_SERVICE_ACCOUNT, f"{http_url}/token")
+            tenant_set_credentials(
+                tenant=tenant,
+                actor=None,
+                credentials={"service_account_info": info},
+                via=VIA,
+            )
+        tenant.save(
+            update_fields=[
+                "ms_directory_tenant_id",
+                "ms_client_id",
+                "google_admin_subject",
+                "provider_endpoint",
+            ]
+        )
+        tenants.append(tenant)
+    return tenants

@@ -26,7 +26,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
 from config.env import env_int
-from mailboxes.demo import demo_seed
+from mailboxes.demo import demo_connect_emulator, demo_seed
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,32 @@ class Process:
 
 
 def demo_processes(*, host: str, port: int) -> list[Process]:
-    """Everything the demo runs; add a line here to run one more process."""
+    """Everything the demo runs, in start order; add a line here to run one more process."""
     manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+    https_port, http_port = emulator_ports(port)
     return [
+        Process(
+            "emulator",
+            [
+                *manage,
+                "emulate_providers",
+                "--demo",
+                "--host",
+                "127.0.0.1",
+                "--https-port",
+                str(https_port),
+                "--http-port",
+                str(http_port),
+            ],
+        ),
         Process("web", [*manage, "runserver", "--noreload", f"{host}:{port}"]),
         Process("worker", [*manage, "qcluster"]),
     ]
+
+
+def emulator_ports(port: int) -> tuple[int, int]:
+    """The emulator's HTTPS (Microsoft) and HTTP (Google) ports, next to the web port."""
+    return port + 1, port + 2
 
 
 class ChildDied(Exception):
@@ -198,11 +218,21 @@ class Command(BaseCommand):
 
         call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
         result = demo_seed(password=options["password"])
+        https_port, http_port = emulator_ports(port)
+        for taken in (https_port, http_port):
+            if _port_open("127.0.0.1", taken):
+                raise CommandError(f"Port {taken} (provider emulator) is already in use.")
+        demo_connect_emulator(
+            https_url=f"https://127.0.0.1:{https_port}", http_url=f"http://127.0.0.1:{http_port}"
+        )
         # The children open their own connections; ours would only hold SQLite locks.
         connections.close_all()
 
         shown_host = "127.0.0.1" if host == "0.0.0.0" else host  # noqa: S104
-        summary = result.summary(f"http://{shown_host}:{port}")
+        summary = result.summary(f"http://{shown_host}:{port}") + (
+            f"\nEmulator: https://127.0.0.1:{https_port} (Microsoft), "
+            f"http://127.0.0.1:{http_port} (Google)  — stands in for the real providers"
+        )
 
         def announce() -> None:
             self.stdout.write(self.style.SUCCESS("\nClawback demo is running. Ctrl-C stops it."))
