@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from mailboxes.api import MailboxViewSet, MessageViewSet, TenantViewSet
-from retraction.api import PolicyViewSet, RetractionAttemptViewSet
+from retraction.api import PolicyViewSet, RetractionAttemptViewSet, RetractionJobViewSet
 
 router = SimpleRouter()
 router.register("tenants", TenantViewSet, basename="tenant")
@@ -15,6 +15,7 @@ router.register("mailboxes", MailboxViewSet, basename="mailbox")
 router.register("messages", MessageViewSet, basename="message")
 router.register("policies", PolicyViewSet, basename="policy")
 router.register("retractions", RetractionAttemptViewSet, basename="retraction")
+router.register("retraction-jobs", RetractionJobViewSet, basename="retraction-job")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

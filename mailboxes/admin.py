@@ -13,7 +13,10 @@ All classes stand on mailboxes.admin_base (rows and permissions per tenant role,
 - API key: each user issues and revokes their own keys (superusers: anyone's).
 - Mailbox and its group members: tenant admins correct the directory.
 - Message, Delivery, disposition history, AuditEvent: read-only for everyone;
-  they are written by ingestion and the retraction services only.
+  they are written by ingestion and the retraction services only. Analysts
+  retract, undo and reclassify through actions and change-page buttons
+  (retraction.admin.RetractionActionsMixin), which call those services.
+- Tenant: analysts verify the connection to the provider (tenant_verify).
 """
 
 from __future__ import annotations
@@ -22,15 +25,17 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
-from mailboxes.access import Role, is_owner
+from mailboxes.access import AccessDenied, Role, is_owner
 from mailboxes.admin_base import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -39,11 +44,13 @@ from mailboxes.admin_base import (
     TenantScopedAdmin,
     TenantScopedInline,
     adopt,
+    holds,
 )
 from mailboxes.forms import ApiKeyForm, MailboxForm, MembershipForm, TenantForm
 from mailboxes.models import (
     ApiKey,
     AuditEvent,
+    AuthorizationStatus,
     Delivery,
     DispositionChange,
     GroupMembership,
@@ -54,8 +61,18 @@ from mailboxes.models import (
     Provider,
     Tenant,
 )
-from mailboxes.services import api_key_issue, api_key_revoke, tenant_create, tenant_set_credentials
+from mailboxes.services import (
+    api_key_issue,
+    api_key_revoke,
+    tenant_create,
+    tenant_set_credentials,
+    tenant_verify,
+)
+from retraction.admin import RetractionActionsMixin
 from retraction.models import RetractionAttempt
+
+# Tenants one "Verify connection" action checks (each is a round trip to the provider).
+MAX_VERIFY = 25
 
 # --- Tenants -----------------------------------------------------------------------
 
@@ -75,6 +92,7 @@ class TenantAdmin(TenantScopedAdmin):
     ]
     list_filter = ["provider", "ingestion_mode", "authorization_status"]
     search_fields = ["name", "slug"]
+    actions = ["verify_connection"]
 
     # Identity and mail routing belong to the MSP: tenant admins see them read-only.
     OWNER_FIELDS = (
@@ -184,6 +202,72 @@ class TenantAdmin(TenantScopedAdmin):
     @method_decorator(sensitive_post_parameters(*TenantForm.SECRET_FIELDS))
     def changeform_view(self, request: HttpRequest, *args: Any, **kwargs: Any):
         return super().changeform_view(request, *args, **kwargs)
+
+    # --- verify the connection ------------------------------------------------------------
+    def has_verify_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return holds(request, Role.ANALYST, None if obj is None else obj.pk)
+
+    @admin.action(description="Verify the connection to the provider", permissions=["verify"])
+    def verify_connection(self, request: HttpRequest, queryset: Any) -> None:
+        tenants = list(queryset[: MAX_VERIFY + 1])
+        if len(tenants) > MAX_VERIFY:
+            self.message_user(
+                request,
+                f"Verify at most {MAX_VERIFY} tenants at a time (each one asks the provider).",
+                messages.ERROR,
+            )
+            return
+        for tenant in tenants:
+            self.verify(request, tenant)
+
+    def verify(self, request: HttpRequest, tenant: Tenant) -> None:
+        """Check the tenant's credentials now; the outcome, in words, as an admin message."""
+        if not self.has_verify_permission(request, tenant):
+            self.message_user(
+                request,
+                f"{tenant.name}: not verified, that needs the Analyst role on this tenant.",
+                messages.ERROR,
+            )
+            return
+        try:
+            tenant = tenant_verify(tenant=tenant, actor=request.user, via="admin")
+        except AccessDenied as exc:
+            self.message_user(request, f"{tenant.name}: not verified, {exc}", messages.ERROR)
+            return
+        text = f"{tenant.name}: {tenant.get_authorization_status_display()}"
+        if tenant.authorization_status == AuthorizationStatus.AUTHORIZED:
+            self.message_user(request, f"{text}. Retraction can reach its mailboxes.")
+            return
+        if tenant.authorization_error:
+            text += f" — {tenant.authorization_error}"
+        if tenant.authorization_status == AuthorizationStatus.UNAUTHORIZED:
+            text += ". Retractions for this tenant fail until its credentials are fixed."
+        self.message_user(request, text, messages.ERROR)
+
+    def verify_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        tenant = self.get_object(request, unquote(object_id))
+        if tenant is None:
+            raise Http404("No tenant matches the given query.")
+        if not self.has_verify_permission(request, tenant):
+            raise PermissionDenied
+        if request.method == "POST":
+            self.verify(request, tenant)
+        return HttpResponseRedirect(reverse("admin:mailboxes_tenant_change", args=[tenant.pk]))
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/verify/",
+                self.admin_site.admin_view(self.verify_view),
+                name="mailboxes_tenant_verify",
+            ),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any):
+        obj = kwargs.get("obj")
+        context["can_verify"] = obj is not None and self.has_verify_permission(request, obj)
+        return super().render_change_form(request, context, *args, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Tenant, form: Any, change: bool) -> None:
         if not change:
@@ -374,7 +458,11 @@ def changelist_link(model: type, text: str, **params: Any) -> str:
 
 
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+class MessageAdmin(RetractionActionsMixin, ReadOnlyAdminMixin, TenantScopedAdmin):
+    actions = ["retract", "undo", "reclassify"]
+    retraction_kind = "messages"
+    reclassify_enabled = True
+    search_retraction_enabled = True
     list_display = [
         "received_at",
         "title",
@@ -446,7 +534,9 @@ class DeliveryAttemptInline(RetractionAttemptInline):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+class DeliveryAdmin(RetractionActionsMixin, ReadOnlyAdminMixin, TenantScopedAdmin):
+    actions = ["retract", "undo"]
+    retraction_kind = "deliveries"
     list_display = ["recipient", "message", "status", "via_group", "tenant", "created_at"]
     list_select_related = ["message", "via_group", "tenant"]
     list_filter = ["status", ("tenant", TenantFilter), "created_at"]

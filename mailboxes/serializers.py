@@ -37,6 +37,27 @@ class TenantSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class TenantVerifySerializer(serializers.ModelSerializer):
+    """The outcome of checking a tenant's credentials against its provider."""
+
+    last_error = serializers.CharField(
+        source="authorization_error",
+        read_only=True,
+        help_text="Same as authorization_error: why the check failed, empty when it passed.",
+    )
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "id",
+            "authorization_status",
+            "authorization_checked_at",
+            "authorization_error",
+            "last_error",
+        ]
+        read_only_fields = fields
+
+
 class MailboxSerializer(serializers.ModelSerializer):
     members = serializers.SlugRelatedField(
         slug_field="address",

@@ -1,13 +1,27 @@
-"""Query filters for the policy and retraction endpoints."""
+"""Query filters for the policy, retraction and retraction job endpoints."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
+from django.db import models
 from django_filters import rest_framework as filters
 
 from mailboxes.filters import StrictBooleanFilter, TenantChoiceFilter, visible_messages
 from mailboxes.vocabulary import Action, FailureReason, PolicyAction, ReadState
-from retraction.models import AttemptStatus, Mode, RetractionAttempt, RetractionPolicy
+from retraction.models import (
+    AttemptStatus,
+    JobState,
+    Mode,
+    RetractionAttempt,
+    RetractionJob,
+    RetractionPolicy,
+)
+
+
+def visible_jobs(request: Any) -> models.QuerySet:
+    return RetractionJob.objects.for_user(getattr(request, "user", None))
 
 
 class PolicyFilter(filters.FilterSet):
@@ -28,6 +42,9 @@ class RetractionAttemptFilter(filters.FilterSet):
     message = django_filters.ModelChoiceFilter(
         queryset=visible_messages, help_text="Message id (only messages you may see)."
     )
+    job = django_filters.ModelChoiceFilter(
+        queryset=visible_jobs, help_text="Retraction job id (only jobs you may see)."
+    )
     status = django_filters.ChoiceFilter(choices=AttemptStatus.choices)
     reason = django_filters.ChoiceFilter(choices=FailureReason.choices)
     mode = django_filters.ChoiceFilter(choices=Mode.choices)
@@ -45,6 +62,7 @@ class RetractionAttemptFilter(filters.FilterSet):
         fields = [
             "tenant",
             "message",
+            "job",
             "status",
             "reason",
             "mode",
@@ -53,3 +71,13 @@ class RetractionAttemptFilter(filters.FilterSet):
             "completed_after",
             "completed_before",
         ]
+
+
+class RetractionJobFilter(filters.FilterSet):
+    tenant = TenantChoiceFilter()
+    state = django_filters.ChoiceFilter(choices=JobState.choices)
+    action = django_filters.ChoiceFilter(choices=Action.choices)
+
+    class Meta:
+        model = RetractionJob
+        fields = ["tenant", "state", "action"]

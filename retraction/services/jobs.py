@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from mailboxes.access import Role, require_role, stored_user
+from mailboxes.access import Role, ShellOperator, require_role, stored_user
 from mailboxes.audit import audit_record
 from mailboxes.models import Delivery, Message, Tenant
 from retraction.models import (
@@ -72,7 +72,8 @@ def _job_messages(job: RetractionJob) -> Any:
         return messages.filter(pk__in=job.message_ids)
     from mailboxes.filters import filter_messages
 
-    return filter_messages(messages, job.filter)
+    # `messages` is already the job's tenant; the user only bounds a "tenant" parameter.
+    return filter_messages(messages, job.filter, user=ShellOperator("retraction job"))
 
 
 def job_discover(job_id: int) -> list[int]:

@@ -52,15 +52,14 @@ def retraction_request(
     check_action_allowed(
         actor=actor, tenant=tenant, action=action, confirm_hard_delete=confirm_hard_delete
     )
-    message_ids = [m.pk for m in messages]
-    targets = Delivery.objects.for_tenant(tenant).select_related("message")
-    if message_ids:
-        targets = targets.filter(message_id__in=message_ids)
-    else:
-        targets = targets.filter(pk__in=[d.pk for d in deliveries])
-    if action == Action.INBOX:
-        targets = targets.filter(status=DeliveryStatus.RETRACTED)
-    return _queue(actor=actor, tenant=tenant, action=action, deliveries=list(targets), via=via)
+    targets = _targets(tenant=tenant, action=action, messages=messages, deliveries=deliveries)
+    return _queue(
+        actor=actor,
+        tenant=tenant,
+        action=action,
+        deliveries=list(targets.select_related("message")),
+        via=via,
+    )
 
 
 def retraction_undo(
@@ -77,16 +76,34 @@ def retraction_undo(
     )
 
 
-def estimate(*, tenant: Tenant, messages: Iterable[Message] = (), deliveries=()) -> dict[str, int]:
-    """How many copies in how many mailboxes a request would move (confirmation pages)."""
-    qs = Delivery.objects.for_tenant(tenant)
-    message_ids = [m.pk for m in messages]
-    qs = (
-        qs.filter(message_id__in=message_ids)
-        if message_ids
-        else qs.filter(pk__in=[d.pk for d in deliveries])
+def estimate(
+    *, tenant: Tenant, messages: Iterable[Message] = (), deliveries=(), action: str = ""
+) -> dict[str, int]:
+    """How many copies in how many mailboxes a request would move (confirmation pages).
+
+    The same copies `retraction_request` would queue: only those of messages with a
+    Message-ID, and for an undo (`action="inbox"`) only the retracted ones.
+    """
+    qs = _targets(tenant=tenant, action=action, messages=messages, deliveries=deliveries)
+    qs = qs.exclude(message__internet_message_id__isnull=True).exclude(
+        message__internet_message_id=""
     )
     return {"copies": qs.count(), "mailboxes": qs.values("recipient").distinct().count()}
+
+
+def _targets(
+    *, tenant: Tenant, action: str, messages: Iterable[Message], deliveries: Iterable[Delivery]
+) -> Any:
+    """The copies a request names: every copy of the messages, or the given copies."""
+    targets = Delivery.objects.for_tenant(tenant)
+    message_ids = [m.pk for m in messages]
+    if message_ids:
+        targets = targets.filter(message_id__in=message_ids)
+    else:
+        targets = targets.filter(pk__in=[d.pk for d in deliveries])
+    if action == Action.INBOX:
+        targets = targets.filter(status=DeliveryStatus.RETRACTED)
+    return targets
 
 
 def _queue(

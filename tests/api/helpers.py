@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework.viewsets import ViewSetMixin
 
 from config.api_urls import router
+from retraction.models import JobState, RetractionJob
 from tests.base import TwoTenantsTestCase
 
 API_PREFIX = "api/v1/"
@@ -88,6 +90,23 @@ def api_routes() -> list[Route]:
 
 class ApiTestCase(TwoTenantsTestCase):
     client_class = APIClient
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        # Each tenant's attempt belongs to a finished bulk job ("job" in alpha/beta_objects).
+        for tenant, objects in ((cls.alpha, cls.alpha_objects), (cls.beta, cls.beta_objects)):
+            attempt = objects["attempt"]
+            objects["job"] = RetractionJob.objects.create(
+                tenant=tenant,
+                action=attempt.action,
+                message_ids=[attempt.message_id],
+                state=JobState.COMPLETED,
+                discovered=1,
+                finished_at=timezone.now(),
+            )
+            attempt.job = objects["job"]
+            attempt.save(update_fields=["job"])
 
     def call(self, user: Any, method: str, url: str, data: Any = None, **extra: Any) -> Any:
         """Request `url` as `user` (None: anonymous); JSON in, response out."""
