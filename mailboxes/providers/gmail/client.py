@@ -46,7 +46,7 @@ from .auth import (
     token_error,
 )
 from .errors import is_tenant_wide
-from .transport import Call, Pacer, Result, Runner, Session, discovery_document
+from .transport import CachedResource, Call, Pacer, Result, Runner, Session, discovery_document
 
 logger = logging.getLogger(__name__)
 
@@ -414,7 +414,9 @@ class GmailProvider:
         messages = "users.messages"
         mid = copy.provider_id
         if action == Action.JUNK:
-            if copy.folder == Folder.JUNK:
+            if copy.folder in (Folder.JUNK, Folder.TRASH):
+                # Already there, or further out of sight: a retraction never brings a
+                # copy back into view (as on Graph); the outcome says "already there".
                 return None
             return self._modify_call(mailbox, mid, ["SPAM"], ["INBOX"])
         if action == Action.TRASH:
@@ -587,8 +589,10 @@ class GmailProvider:
             else:
                 document = discovery_document("admin", "directory_v1")
                 endpoint = self.directory_endpoint
-            services[api] = discovery.build_from_document(
-                document, http=self._thread_http(), client_options={"api_endpoint": endpoint}
+            services[api] = CachedResource(
+                discovery.build_from_document(
+                    document, http=self._thread_http(), client_options={"api_endpoint": endpoint}
+                )
             )
         return services[api]
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from google.auth.exceptions import GoogleAuthError
 from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.discovery import Resource
 from googleapiclient.discovery_cache import get_static_doc
 from googleapiclient.errors import BatchError, HttpError
 from googleapiclient.http import BatchHttpRequest, HttpRequest
@@ -82,6 +83,37 @@ class Pacer:
                     wait = max(wait, -self.tokens / self.rate)
         if wait > 0:
             retry.sleep(wait)
+
+
+class CachedResource:
+    """A googleapiclient Resource whose sub-resources are built once (per thread).
+
+    `service.users().messages()` builds every method of both resources, docstrings
+    included, on each call: most of the client's CPU when it acts on many mailboxes.
+    Method calls (`list(...)`, `get(...)`) still give a fresh HttpRequest each time.
+    """
+
+    def __init__(self, resource: Any) -> None:
+        self._resource = resource
+        self._children: dict[str, CachedResource] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._resource, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if args or kwargs:
+                return attr(*args, **kwargs)
+            child = self._children.get(name)
+            if child is None:
+                result = attr()
+                if not isinstance(result, Resource):
+                    return result
+                child = self._children[name] = CachedResource(result)
+            return child
+
+        return call
 
 
 @dataclass
