@@ -19,6 +19,7 @@ router.register("retraction-jobs", RetractionJobViewSet, basename="retraction-jo
 
 urlpatterns = [
     path("v1/", include(router.urls)),
+    path("v1/metrics/", include("metrics.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

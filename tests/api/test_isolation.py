@@ -20,11 +20,12 @@ OBJECT_FOR = {
     "policy": "policy",
     "retraction": "attempt",
     "retraction-job": "job",
+    "metrics-retractions": "attempt",
 }
 # Endpoints that answer one summary of the rows the caller may see, not a list: the
 # list tests skip them; test_it_refuses_alpha_tenant_in_summaries covers them here
 # (and each has its own counting tests, e.g. tests/metrics/test_api.py).
-SUMMARIES: set[str] = set()
+SUMMARIES: set[str] = {"metrics-retractions"}
 
 ALPHA_MARKERS = (
     "Alpha Corp",
