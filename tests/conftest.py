@@ -43,3 +43,12 @@ def emulator_session(emulator: Emulator) -> Iterator[requests.Session]:
     session.verify = str(emulator.ca_path)
     yield session
     session.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing(django_test_environment) -> Iterator[None]:
+    """Test users need passwords, not their cost: a real hasher takes seconds per class."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
