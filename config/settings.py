@@ -181,7 +181,7 @@ INGEST_MAX_ITEMS = env_int("INGEST_MAX_ITEMS", 1000, minimum=1)
 INGEST_MAX_HEADER_BYTES = env_int("INGEST_MAX_HEADER_BYTES", 64 * 1024, minimum=1024)
 INGEST_MAX_HEADERS_BYTES = env_int("INGEST_MAX_HEADERS_BYTES", 256 * 1024, minimum=1024)
 # Threads of the SMTP receiver that write to the database; 0: 1 on SQLite (one writer
-# at a time anyway; messages that queue meanwhile share a commit), 4 otherwise.
+# at a time anyway; messages that queue meanwhile share a commit), 2 otherwise.
 JOURNAL_SMTPD_WORKERS = env_int("JOURNAL_SMTPD_WORKERS", 0, minimum=0)
 
 # --- Auth, i18n, static ----------------------------------------------------------
