@@ -489,7 +489,7 @@ def _seed_user(username: str, password: str, *, superuser: bool) -> Any:
 
 
 def demo_connect_emulator(*, https_url: str, http_url: str) -> list[Tenant]:
-    """Point the demo tenants at the provider emulator, with the credentials it accepts.
+    """Point the demo tenants at the provider emulator (and give each a journal address).
 
     Runs on every start: the emulator's ports and its throwaway keys are per run.
     """
@@ -524,12 +524,14 @@ def demo_connect_emulator(*, https_url: str, http_url: str) -> list[Tenant]:
                 credentials={"service_account_info": info},
                 via=VIA,
             )
+        tenant.journal_address = f"journal@{spec.slug}.clawback.test"
         tenant.save(
             update_fields=[
                 "ms_directory_tenant_id",
                 "ms_client_id",
                 "google_admin_subject",
                 "provider_endpoint",
+                "journal_address",
             ]
         )
         tenants.append(tenant)

@@ -64,7 +64,16 @@ def demo_processes(*, host: str, port: int) -> list[Process]:
         ),
         Process("web", [*manage, "runserver", "--noreload", f"{host}:{port}"]),
         Process("worker", [*manage, "qcluster"]),
+        Process(
+            "journal",
+            [*manage, "journal_smtpd", "--host", "127.0.0.1", "--port", str(smtp_port(port))],
+        ),
     ]
+
+
+def smtp_port(port: int) -> int:
+    """The journal/BCC receiver's port: 8025 beside the default web port 8000."""
+    return port + 25
 
 
 def emulator_ports(port: int) -> tuple[int, int]:
@@ -219,10 +228,14 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=max(0, options["verbosity"] - 1))
         result = demo_seed(password=options["password"])
         https_port, http_port = emulator_ports(port)
-        for taken in (https_port, http_port):
+        for taken, what in (
+            (https_port, "provider emulator"),
+            (http_port, "provider emulator"),
+            (smtp_port(port), "SMTP journal receiver"),
+        ):
             if _port_open("127.0.0.1", taken):
-                raise CommandError(f"Port {taken} (provider emulator) is already in use.")
-        demo_connect_emulator(
+                raise CommandError(f"Port {taken} ({what}) is already in use.")
+        connected = demo_connect_emulator(
             https_url=f"https://127.0.0.1:{https_port}", http_url=f"http://127.0.0.1:{http_port}"
         )
         # The children open their own connections; ours would only hold SQLite locks.
@@ -232,6 +245,9 @@ class Command(BaseCommand):
         summary = result.summary(f"http://{shown_host}:{port}") + (
             f"\nEmulator: https://127.0.0.1:{https_port} (Microsoft), "
             f"http://127.0.0.1:{http_port} (Google)  — stands in for the real providers"
+            f"\nJournal:  smtp://127.0.0.1:{smtp_port(port)}  (journal/BCC to "
+            + ", ".join(t.journal_address for t in connected if t.journal_address)
+            + ")"
         )
 
         def announce() -> None:
