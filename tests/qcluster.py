@@ -83,10 +83,11 @@ class QCluster:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
+            # To the cluster's main process only: it stops its workers in order. A
+            # signal to the whole group makes its sentinel wait on workers that are gone.
+            self.process.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        self.kill()  # whatever is left of the group
         self.log.close()
         Path(self.log.name).unlink(missing_ok=True)
