@@ -17,19 +17,24 @@ All classes stand on mailboxes.admin_base (rows and permissions per tenant role,
   retract, undo and reclassify through actions and change-page buttons
   (retraction.admin.RetractionActionsMixin), which call those services.
 - Tenant: analysts verify the connection to the provider (tenant_verify).
+- Message: analysts upload a raw .eml ("Upload .eml" on the list), stored by the
+  ingest service (ingest_raw), like the API's messages/raw/.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
@@ -47,6 +52,8 @@ from mailboxes.admin_base import (
     holds,
 )
 from mailboxes.forms import ApiKeyForm, MailboxForm, MembershipForm, TenantForm
+from mailboxes.ingest.limits import get_limits
+from mailboxes.ingest.service import ingest_raw
 from mailboxes.models import (
     ApiKey,
     AuditEvent,
@@ -451,10 +458,47 @@ class RetractionAttemptInline(ReadOnlyInline):
     verbose_name_plural = "retraction attempts (latest 20: see all attempts above)"
 
 
+def admin_url_for(model: type, view: str, *args: Any) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
 def changelist_link(model: type, text: str, **params: Any) -> str:
     query = "&".join(f"{key}={value}" for key, value in params.items())
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     return format_html('<a href="{}?{}">{}</a>', url, query, text)
+
+
+class EmlUploadForm(forms.Form):
+    """One raw message for a tenant where the user is analyst or better."""
+
+    tenant = forms.ModelChoiceField(queryset=Tenant.objects.none(), empty_label=None)
+    file = forms.FileField(
+        label=".eml file", help_text="The message as saved from a mail client (RFC 822)."
+    )
+    recipients = forms.CharField(
+        label="Envelope recipients",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Optional: one address per line or separated by commas. Without them, "
+        "the journal report's or the headers' recipients in the tenant's domains.",
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["tenant"].queryset = Tenant.objects.for_user(user, Role.ANALYST).order_by(
+            "name"
+        )
+
+    def clean_file(self) -> bytes:
+        upload = self.cleaned_data["file"]
+        limits = get_limits()
+        if upload.size > limits.max_message_bytes:
+            raise forms.ValidationError(limits.message_too_big(upload.size))
+        return upload.read()
+
+    def clean_recipients(self) -> list[str]:
+        text = self.cleaned_data.get("recipients") or ""
+        return [r for r in re.split(r"[\s,;]+", text) if r]
 
 
 @admin.register(Message)
@@ -506,6 +550,91 @@ class MessageAdmin(RetractionActionsMixin, ReadOnlyAdminMixin, TenantScopedAdmin
     @admin.display(description="subject", ordering="subject")
     def title(self, obj: Message) -> str:
         return str(obj)
+
+    # --- upload a raw .eml ------------------------------------------------------------------
+    def has_upload_permission(self, request: HttpRequest) -> bool:
+        return holds(request, Role.ANALYST)
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="mailboxes_message_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):
+        extra_context = {**(extra_context or {}), "can_upload": self.has_upload_permission(request)}
+        return super().changelist_view(request, extra_context)
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload one .eml for a tenant (analyst); stored through the ingest service."""
+        if not self.has_upload_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = EmlUploadForm(request.POST, request.FILES, user=request.user)
+            if form.is_valid():
+                result = ingest_raw(
+                    tenant=form.cleaned_data["tenant"],
+                    raw=form.cleaned_data["file"],
+                    envelope_recipients=form.cleaned_data["recipients"] or None,
+                    actor=request.user,
+                    source="upload",
+                    via="admin",
+                )
+                if result.ok:
+                    self.upload_succeeded(request, result)
+                    return HttpResponseRedirect(admin_url_for(Message, "change", result.id))
+                self.upload_failed(form, result.errors)
+        else:
+            form = EmlUploadForm(user=request.user)
+        return TemplateResponse(
+            request,
+            "admin/mailboxes/message/upload.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Upload a message (.eml)",
+                "form": form,
+                "limit": get_limits(),
+            },
+        )
+
+    # Where the service's error keys land on the form, and how they are introduced.
+    UPLOAD_ERROR_FIELDS = {
+        "tenant": ("tenant", ""),
+        "recipients": ("recipients", ""),
+        "raw": ("file", ""),
+        "file": ("file", ""),
+        "headers": ("file", "Headers: "),
+        "internet_message_id": ("file", "Message-ID: "),
+    }
+
+    def upload_failed(self, form: forms.Form, errors: dict[str, list[str]]) -> None:
+        for name, texts in errors.items():
+            field, prefix = self.UPLOAD_ERROR_FIELDS.get(name, (None, ""))
+            for text in texts:
+                form.add_error(field, f"{prefix}{text}")
+
+    def upload_succeeded(self, request: HttpRequest, result: Any) -> None:
+        words = {"created": "recorded", "updated": "updated", "unchanged": "already recorded"}
+        link = format_html(
+            '<a href="{}">{}</a>',
+            admin_url_for(Message, "change", result.id),
+            result.internet_message_id or f"message {result.id}",
+        )
+        text = format_html(
+            "Message {} {}: {} new delivered {}.",
+            link,
+            words.get(result.status, result.status),
+            result.deliveries_created,
+            "copy" if result.deliveries_created == 1 else "copies",
+        )
+        for note in result.notes:
+            text = format_html("{} {}", text, note)
+        self.message_user(request, text, messages.SUCCESS)
 
     @admin.display(description="copies")
     def copies(self, obj: Message) -> int:

@@ -6,22 +6,37 @@ from typing import Any
 
 from django.db import models
 from django.db.models import Prefetch
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.http import QueryDict
+from django.http.request import RawPostDataException
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from mailboxes.access import Role
+from mailboxes.access import Role, has_any_role
 from mailboxes.api_base import ScopedReadOnlyViewSet
 from mailboxes.filters import MailboxFilter, MessageFilter, TenantFilter
+from mailboxes.ingest.limits import get_limits
+from mailboxes.ingest.service import ingest_raw, ingest_verdicts
+from mailboxes.ingest.verdicts import tenant_ref
 from mailboxes.models import Delivery, DispositionChange, Mailbox, Message, Tenant
 from mailboxes.serializers import (
+    IngestReportSerializer,
+    IngestResultSerializer,
     MailboxSerializer,
     MessageDetailSerializer,
     MessageSerializer,
     TenantSerializer,
     TenantVerifySerializer,
+    VerdictSerializer,
 )
 from mailboxes.services import tenant_verify
 from retraction.models import RetractionAttempt
@@ -44,6 +59,24 @@ def validated(serializer_class: type[serializers.Serializer], request: Request) 
     serializer = serializer_class(data=request.data, context={"request": request})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+class RawMessageParser(BaseParser):
+    """`message/rfc822`: the body as it came, bytes (parsed by the ingest service)."""
+
+    media_type = "message/rfc822"
+
+    def parse(
+        self, stream: Any, media_type: str | None = None, parser_context: Any = None
+    ) -> bytes:
+        return stream.read() if stream is not None else b""
+
+
+class OctetStreamParser(RawMessageParser):
+    media_type = "application/octet-stream"
+
+
+NO_SUCH_TENANT = "No such tenant."
 
 
 class TenantViewSet(ScopedReadOnlyViewSet):
@@ -78,12 +111,22 @@ class MailboxViewSet(ScopedReadOnlyViewSet):
 
 
 class MessageViewSet(ScopedReadOnlyViewSet):
-    """Messages with their delivered copies; the detail adds history and action log."""
+    """Messages with their delivered copies; the detail adds history and action log.
+
+    Detection systems post verdicts here (`create`) and integrations raw MIME
+    (`raw`); both go through the one ingest service (mailboxes.ingest.service).
+    """
 
     model = Message
     filterset_class = MessageFilter
     cursor_ordering = ("-received_at", "-id")
-    action_roles = {"retract": Role.ANALYST, "undo": Role.ANALYST, "reclassify": Role.ANALYST}
+    action_roles = {
+        "create": Role.ANALYST,
+        "raw": Role.ANALYST,
+        "retract": Role.ANALYST,
+        "undo": Role.ANALYST,
+        "reclassify": Role.ANALYST,
+    }
 
     def get_serializer_class(self) -> type[MessageSerializer]:
         return MessageDetailSerializer if self.action == "retrieve" else MessageSerializer
@@ -162,6 +205,160 @@ class MessageViewSet(ScopedReadOnlyViewSet):
         )
         fresh = self.with_history(self.scoped(Message)).get(pk=message.pk)
         return Response(MessageDetailSerializer(fresh, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        request={
+            "application/json": PolymorphicProxySerializer(
+                component_name="VerdictOrList",
+                serializers=[VerdictSerializer, VerdictSerializer(many=True)],
+                resource_type_field_name=None,
+                many=False,
+            )
+        },
+        responses={
+            201: OpenApiResponse(
+                IngestResultSerializer, description="One verdict created a new message."
+            ),
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="IngestResultOrReport",
+                    serializers=[IngestResultSerializer, IngestReportSerializer],
+                    resource_type_field_name=None,
+                    many=False,
+                ),
+                description="One verdict updated (or repeated) a message: its result. A list: "
+                "counts and one result per item; invalid items carry their field errors "
+                "and the valid ones are stored.",
+            ),
+            400: OpenApiResponse(
+                description='Nothing stored: `{"field": ["message"]}` for one verdict, or '
+                "every item's errors for a list (also: more than the item limit, not JSON)."
+            ),
+            403: ERRORS[403],
+        },
+    )
+    def create(self, request: Request) -> Response:
+        """Record verdicts: one message or a list of up to 1,000 (analyst role on each tenant).
+
+        Posting the same Message-ID again updates it: new recipients are added, a new
+        disposition is recorded in its history; it is never duplicated. A tenant you
+        cannot ingest into is reported like one that does not exist.
+        """
+        self.require_analyst_somewhere()
+        payload = request.data
+        if isinstance(payload, QueryDict):
+            raise exceptions.ValidationError(
+                {"non_field_errors": ["Send the verdicts as JSON (application/json)."]}
+            )
+        report = ingest_verdicts(actor=request.user, payload=payload, source="api", via="api")
+        return Response(report.as_data(), status=report.http_status)
+
+    @extend_schema(
+        request={
+            "message/rfc822": OpenApiTypes.BINARY,
+            "application/octet-stream": OpenApiTypes.BINARY,
+        },
+        parameters=[
+            OpenApiParameter(
+                "tenant",
+                OpenApiTypes.STR,
+                required=True,
+                description="The tenant's id (or slug); you need the analyst role on it.",
+            ),
+            OpenApiParameter(
+                "recipients",
+                OpenApiTypes.STR,
+                many=True,
+                description="Envelope recipients (repeat the parameter). Without them, the "
+                "journal report's or the headers' recipients in the tenant's domains.",
+            ),
+        ],
+        responses={
+            201: OpenApiResponse(IngestResultSerializer, description="Recorded."),
+            400: OpenApiResponse(
+                description='The message cannot be used: `{"field": ["message"]}`.'
+            ),
+            403: ERRORS[403],
+            404: OpenApiResponse(description="No such tenant among the tenants you may see."),
+            413: OpenApiResponse(description="The message is larger than the size limit."),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        parser_classes=[RawMessageParser, OctetStreamParser],
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def raw(self, request: Request) -> Response:
+        """Record one raw RFC 822 message (or Exchange journal report) with its deliveries.
+
+        Send the bytes as the body (any content type; `message/rfc822` is the right one).
+        The disposition comes from the configured verdict headers, else NONE.
+        """
+        limits = get_limits()
+        tenant = self.tenant_for_ingest(request.query_params.get("tenant"))
+        too_big = self.too_big(request.META.get("CONTENT_LENGTH"), limits)
+        if too_big is not None:
+            return too_big
+        try:
+            raw = request.body
+        except RawPostDataException:
+            raise exceptions.ValidationError(
+                {"non_field_errors": ["Send the message itself as the body, not a form."]}
+            ) from None
+        too_big = self.too_big(len(raw), limits)
+        if too_big is not None:
+            return too_big
+        recipients = [
+            r.strip()
+            for value in request.query_params.getlist("recipients")
+            for r in value.split(",")
+            if r.strip()
+        ]
+        result = ingest_raw(
+            tenant=tenant,
+            raw=raw,
+            envelope_recipients=recipients or None,
+            actor=request.user,
+            source="upload",
+            via="api",
+        )
+        if not result.ok:
+            return Response(result.errors, status=status.HTTP_400_BAD_REQUEST)
+        return Response(result.as_dict(), status=status.HTTP_201_CREATED)
+
+    def require_analyst_somewhere(self) -> None:
+        """403 for a caller who may ingest into no tenant at all (e.g. a viewer everywhere)."""
+        if not has_any_role(self.request.user, Role.ANALYST):
+            raise exceptions.PermissionDenied(
+                f"This needs the {Role.ANALYST.label} role on a tenant."
+            )
+
+    def tenant_for_ingest(self, value: str | None) -> Tenant:
+        """The tenant named by `?tenant=`: 404 if invisible or missing, 403 below analyst."""
+        if value is None or not value.strip():
+            raise exceptions.ValidationError({"tenant": ["This query parameter is required."]})
+        ref = tenant_ref(value)
+        lookup = {"pk": ref} if isinstance(ref, int) else {"slug": ref}
+        tenant = self.scoped(Tenant).filter(**lookup).first() if ref is not None else None
+        if tenant is None:
+            raise exceptions.NotFound(NO_SUCH_TENANT)
+        self.require_role(tenant, Role.ANALYST)
+        return tenant
+
+    @staticmethod
+    def too_big(size: int | str | None, limits: Any) -> Response | None:
+        try:
+            size = int(size or 0)
+        except (TypeError, ValueError):
+            return None
+        if size <= limits.max_message_bytes:
+            return None
+        return Response(
+            {"non_field_errors": [limits.message_too_big(size)]},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
 
     @staticmethod
     def queued(attempts: list[RetractionAttempt]) -> Response:

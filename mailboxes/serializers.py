@@ -1,10 +1,11 @@
-"""API representations of tenants, mailboxes and messages (read side)."""
+"""API representations of tenants, mailboxes and messages (read side; ingestion documented)."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
 
 from mailboxes.models import Delivery, DispositionChange, Mailbox, Message, Tenant
+from mailboxes.vocabulary import Disposition
 from retraction.serializers import ActionLogEntrySerializer
 
 
@@ -119,3 +120,64 @@ class MessageDetailSerializer(MessageSerializer):
     class Meta(MessageSerializer.Meta):
         fields = [*MessageSerializer.Meta.fields, "disposition_history", "action_log"]
         read_only_fields = fields
+
+
+# --- Ingestion (documentation of POST /messages/ and /messages/raw/) ---------------------
+# The ingest service validates and answers itself (mailboxes.ingest); these serializers
+# only describe its input and output in the OpenAPI schema.
+
+
+class VerdictRecipientSerializer(serializers.Serializer):
+    address = serializers.EmailField()
+    via_group = serializers.EmailField(
+        required=False, help_text="The distribution list this copy came through."
+    )
+
+
+class VerdictSerializer(serializers.Serializer):
+    """One message as a detection system reports it."""
+
+    tenant = serializers.CharField(help_text="The tenant's id or slug.")
+    internet_message_id = serializers.CharField(
+        required=False,
+        help_text="The Internet Message-ID. Without it the message is stored but not retractable.",
+    )
+    sender = serializers.CharField(required=False)
+    subject = serializers.CharField(required=False)
+    received_at = serializers.DateTimeField(required=False)
+    recipients = serializers.ListField(
+        child=serializers.JSONField(),
+        help_text="Addresses, or {address, via_group} objects for copies a list expanded to.",
+    )
+    disposition = serializers.ChoiceField(
+        choices=Disposition.choices, required=False, allow_null=True
+    )
+    disposition_note = serializers.CharField(required=False)
+
+
+class IngestResultSerializer(serializers.Serializer):
+    """What happened to one message."""
+
+    index = serializers.IntegerField(required=False, help_text="Position in the list sent.")
+    status = serializers.CharField(help_text="created, updated, unchanged or invalid.")
+    id = serializers.IntegerField(required=False)
+    tenant = serializers.IntegerField(required=False)
+    internet_message_id = serializers.CharField(required=False, allow_null=True)
+    retractable = serializers.BooleanField(required=False)
+    deliveries_created = serializers.IntegerField(required=False)
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Field errors of an invalid item: {"field": ["message"]}.',
+    )
+    notes = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class IngestReportSerializer(serializers.Serializer):
+    """The answer to a list of verdicts: counts and one result per item, in order."""
+
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+    results = IngestResultSerializer(many=True)

@@ -8,6 +8,8 @@ from typing import Any
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mailboxes.models import Tenant
@@ -19,6 +21,7 @@ MAX_SPAN = timedelta(days=400)
 _SPACE_FOR_PLUS = re.compile(r" (\d\d(?::?\d\d)?)$")
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class OffsetDateTimeField(serializers.Field):
     """An ISO 8601 date and time with a UTC offset ("Z" or "+02:00"); naive values are refused."""
 

@@ -53,7 +53,7 @@ class BadFilterTests(ApiTestCase):
     def test_it_never_answers_a_junk_filter_value_with_a_server_error(self) -> None:
         for route in api_routes():
             filterset = getattr(route.view_class, "filterset_class", None)
-            if route.is_detail or filterset is None:
+            if route.is_detail or filterset is None or "get" not in route.methods:
                 continue
             for name in [*filterset.base_filters, "cursor", "page_size"]:
                 for value in JUNK_VALUES:
