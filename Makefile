@@ -22,7 +22,7 @@ export DEBUG := 1
 help:
 	@echo "make run     install what is missing, migrate, seed the demo and start it (PORT=$(PORT))"
 	@echo "make test    run the tests (extra pytest arguments: ARGS=\"-k name\")"
-	@echo "make lint    ruff check, ruff format --check, missing migrations"
+	@echo "make lint    ruff check, ruff format --check, missing migrations, API schema"
 	@echo "make format  ruff format and ruff check --fix"
 	@echo "make seed    (re)seed the demo data and print fresh credentials"
 	@echo "make clean   remove .venv, node_modules and var/ (the demo database)"
@@ -57,6 +57,7 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file var/openapi-schema.yml
 
 format: $(VENV_STAMP)
 	$(VENV)/bin/ruff format .
