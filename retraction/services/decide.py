@@ -123,10 +123,48 @@ def attempts_enqueue(attempts: list[RetractionAttempt]) -> list[RetractionAttemp
     ids = [a.pk for a in created]
     if any(pk is None for pk in ids):  # backends without RETURNING
         raise RuntimeError("bulk_create did not return primary keys")
-    from retraction.tasks import dispatch_attempts
-
-    transaction.on_commit(lambda: dispatch_attempts(ids))
+    dispatch_on_commit(ids)
     return created
+
+
+class _Dispatch:
+    """The attempts a transaction queued, handed to the workers once, on its commit."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.sent = False
+
+    def __call__(self) -> None:
+        from retraction.tasks import dispatch_attempts
+
+        self.sent = True
+        dispatch_attempts(self.ids)
+
+
+def dispatch_on_commit(ids: list[int]) -> None:
+    """Dispatch `ids` when the transaction commits, together with the others it queued.
+
+    A verdict list of 1,000 messages becomes a few tasks grouped by mailbox, not
+    1,000 tasks of one message each. The pending dispatch is the callback still
+    registered on the connection: a rollback discards it with the attempts (the
+    next queue starts afresh); ids from a rolled-back savepoint are harmless,
+    claims only take attempts that exist and are queued.
+    """
+    connection = transaction.get_connection()
+    pending = next(
+        (
+            func
+            for _, func, _ in reversed(connection.run_on_commit)
+            if isinstance(func, _Dispatch) and not func.sent
+        ),
+        None,
+    )
+    if pending is None:
+        pending = _Dispatch()
+        pending.ids.extend(ids)
+        transaction.on_commit(pending)  # outside a transaction: runs at once
+        return
+    pending.ids.extend(ids)
 
 
 def message_reclassify(

@@ -29,7 +29,7 @@ DEFAULT_KNOBS: dict[str, Any] = {
     "reset_rate": 0.0,  # share of connections closed without an answer
     "slow_rate": 0.0,  # share of calls delayed by slow_ms more
     "slow_ms": 0.0,
-    "batch_parallelism": 4,  # batch items run at most this many at once per mailbox
+    "batch_parallelism": 4,  # Graph: per batch, any mailboxes; Gmail: per user in a batch
     "token_lifetime_s": 3599,
     "faults_include_tokens": False,  # whether error/reset/slow rates hit token endpoints
     "gmail_throttle_status": 429,  # 429 rateLimitExceeded, or 403 userRateLimitExceeded

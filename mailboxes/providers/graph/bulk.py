@@ -1,26 +1,28 @@
 """Locating and acting on many copies: batched per mailbox, mailboxes concurrently.
 
-Per mailbox one worker runs: one round of look-ups (two filtered GETs per
-Message-ID, plus the junk and deleted-items folder ids the first time the process
-sees the mailbox: 4 items, one parallel round at Outlook), then one round of moves
-or deletes (with the inbox id riding along when a report needs it). Each round is cut into
-`$batch` calls of at most 20 items, sent one after the other: a batch of 4 or
-more items already fills the mailbox's 4 concurrent requests, so two in flight
-would only earn 429s. A mailbox with one copy costs two round trips; 100 copies
-in one mailbox cost ceil(200/20) + ceil(100/20) batches. Mailboxes run in a
-thread pool of `concurrency` workers, one HTTP request in flight each.
+Per mailbox one worker runs: one round of look-ups (a filtered GET per Message-ID,
+plus the inbox id the first time the process meets the mailbox), a second look-up
+round only for what the first did not settle (Recoverable Items for a Message-ID
+not found; the junk and deleted-items ids for a copy outside the inbox), then one
+round of moves or deletes. Each round is cut into `$batch` calls of at most 20
+items, sent one after the other: a batch of 4 or more items already fills the
+mailbox's 4 concurrent requests, so two in flight would only earn 429s. A mailbox
+with one copy in its inbox costs 3 requests in two rounds; the transport packs
+the rounds of many mailboxes into shared batches. Mailboxes run in a thread pool
+of `concurrency` workers.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import Any
 
-from mailboxes.providers.base import Folder, LocatedCopy, Outcome, ProviderError, WorkItem
+from mailboxes.providers.base import LocatedCopy, Outcome, ProviderError, WorkItem
 from mailboxes.providers.graph import ops
-from mailboxes.providers.graph.transport import Reply, RunControl, Sub, Transport
+from mailboxes.providers.graph.transport import Reply, RunControl, Transport
 from mailboxes.vocabulary import Action, FailureReason
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,6 @@ class Located:
     copies: list[LocatedCopy] = field(default_factory=list)
     error: ProviderError | None = None
     requests: int = 0
-    parents: dict[str, str] = field(default_factory=dict)  # copy id -> parentFolderId
 
 
 def locate_many(
@@ -40,43 +41,71 @@ def locate_many(
     message_ids: Sequence[str],
     run: RunControl | None = None,
     *,
-    defer_inbox: bool = False,
+    thorough: bool = False,
 ) -> list[Located]:
     """Every copy of each Message-ID in one mailbox, with the folder each sits in.
 
-    The first time the process meets a mailbox, the well-known folder ids ride in
-    the same batch. With `defer_inbox` only junk and deleted items are asked for
-    (the decisions need no more: 2 look-ups + 2 ids = 4 items, one parallel round
-    at Outlook); a copy elsewhere is OTHER until resolve_inbox() tells the inbox apart.
+    First round: one filtered GET over the mailbox per Message-ID, and the inbox id
+    the first time the process meets the mailbox. That settles the usual case, a
+    copy in the inbox. A second round only when needed: Recoverable Items for the
+    Message-IDs the first did not find, and the junk and deleted-items ids when a
+    copy sits outside the inbox. `thorough` asks Recoverable Items for every
+    Message-ID (a report of every copy; an undo brings back every hidden copy).
     """
     slots = transport.slots(mailbox)
-    names = ops.DECISION_FOLDERS + (() if defer_inbox else ops.REPORT_FOLDERS)
-    wanted = ops.missing_folders(slots.folders, names)
-    subs = ops.folder_subs(mailbox, wanted)
-    first = len(subs)
-    for message_id in message_ids:
-        subs.extend(ops.locate_subs(mailbox, message_id))
-    replies = transport.execute(subs, mailbox=mailbox, run=run)
     known = dict(slots.folders or {})
-    folder_error = None
-    if wanted:
-        found, folder_error = ops.folder_map(wanted, replies[:first])
-        known.update(found)
+    out = [Located() for _ in message_ids]
+    mains: list[list[Mapping[str, Any]]] = [[] for _ in message_ids]
+
+    def learn(names: list[str], replies: Sequence[Reply]) -> ProviderError | None:
+        found, error = ops.folder_map(names, replies)
         if found:
+            known.update(found)
             slots.folders = {**(slots.folders or {}), **found}
-    out = []
-    for n, message_id in enumerate(message_ids):
-        main, recoverable = replies[first + 2 * n], replies[first + 2 * n + 1]
-        located = Located(requests=main.tries + recoverable.tries)
+        return error
+
+    wanted = ops.missing_folders(known, ops.FIRST_FOLDERS)
+    subs = ops.folder_subs(mailbox, wanted)
+    subs += [ops.locate_sub(mailbox, message_id) for message_id in message_ids]
+    replies = transport.execute(subs, mailbox=mailbox, run=run)
+    folder_error = learn(wanted, replies[: len(wanted)]) if wanted else None
+    if out and wanted:  # the folder look-ups are charged to the first item
+        out[0].requests += sum(r.tries for r in replies[: len(wanted)])
+    for n, (message_id, reply) in enumerate(zip(message_ids, replies[len(wanted) :], strict=True)):
+        out[n].requests += reply.tries
         try:
-            located.copies = ops.copies_from(
-                message_id, main, recoverable, known, folder_error, located.parents
+            mains[n] = ops.messages_found(reply, message_id)
+        except ProviderError as exc:
+            out[n].error = exc
+
+    live = [n for n in range(len(message_ids)) if out[n].error is None]
+    missed = [n for n in live if thorough or not mains[n]]
+    elsewhere = any(ops.parent_ids(mains[n]) - set(known) for n in live)
+    wanted = ops.missing_folders(known, ops.DECISION_FOLDERS) if elsewhere else []
+    recoverable: dict[int, list[Mapping[str, Any]]] = {}
+    if missed or wanted:
+        subs = ops.folder_subs(mailbox, wanted)
+        subs += [ops.recoverable_sub(mailbox, message_ids[n]) for n in missed]
+        replies = transport.execute(subs, mailbox=mailbox, run=run)
+        if wanted:
+            folder_error = learn(wanted, replies[: len(wanted)]) or folder_error
+            owner = next((n for n in live if ops.parent_ids(mains[n]) - set(known)), live[0])
+            out[owner].requests += sum(r.tries for r in replies[: len(wanted)])
+        for n, reply in zip(missed, replies[len(wanted) :], strict=True):
+            out[n].requests += reply.tries
+            try:
+                recoverable[n] = ops.messages_found(reply, message_ids[n])
+            except ProviderError as exc:
+                out[n].error = exc
+    for n in live:
+        if out[n].error is not None:
+            continue
+        try:
+            out[n].copies = ops.copies_from(
+                message_ids[n], mains[n], recoverable.get(n, []), known, folder_error
             )
         except ProviderError as exc:
-            located.error = exc
-        out.append(located)
-    if out and first:  # the folder look-ups are charged to the first item
-        out[0].requests += sum(r.tries for r in replies[:first])
+            out[n].error = exc
     return out
 
 
@@ -85,7 +114,6 @@ class _Job:
     item: WorkItem
     copies: list[LocatedCopy] = field(default_factory=list)  # as first located
     todo: list[LocatedCopy] = field(default_factory=list)  # copies still to act on
-    parents: dict[str, str] = field(default_factory=dict)  # copy id -> parentFolderId
     new_ids: dict[str, str] = field(default_factory=dict)  # copy id -> id after the action
     first_new_id: str | None = None
     error: ProviderError | None = None
@@ -146,14 +174,14 @@ class BulkRun:
     def _wave(self, mailbox: str, jobs: list[_Job]) -> None:
         ids = [job.item.internet_message_id.strip() for job in jobs]
         acting = []
-        found = locate_many(self.transport, mailbox, ids, self.control, defer_inbox=True)
+        undo = any(job.action == Action.INBOX for job in jobs)
+        found = locate_many(self.transport, mailbox, ids, self.control, thorough=undo)
         for job, located in zip(jobs, found, strict=True):
             job.requests += located.requests
             if located.error is not None:
                 job.error = located.error
                 continue
             job.copies = located.copies
-            job.parents = located.parents
             if not job.copies:
                 job.error = ProviderError(
                     FailureReason.NOT_FOUND, "no copy with this Message-ID in the mailbox"
@@ -162,35 +190,15 @@ class BulkRun:
             job.todo = [c for c in job.copies if ops.needs_action(c.folder, job.action)]
             if job.todo:
                 acting.append(job)
-        # Inbox or another folder? Only the report needs to know: ask in the action round.
-        slots = self.transport.slots(mailbox)
-        unsure = [j for j in jobs if any(c.folder == Folder.OTHER for c in j.copies)]
-        ask = ops.missing_folders(slots.folders, ops.REPORT_FOLDERS) if unsure else []
-        extra = self._act(mailbox, acting, final=False, extra=ops.folder_subs(mailbox, ask))
-        if ask:
-            unsure[0].requests += sum(r.tries for r in extra)
-            found, _ = ops.folder_map(ask, extra)
-            if found:
-                slots.folders = {**(slots.folders or {}), **found}
-        inbox = {i for i, f in (slots.folders or {}).items() if f == Folder.INBOX}
-        for job in unsure:
-            job.copies = [
-                replace(c, folder=Folder.INBOX)
-                if c.folder == Folder.OTHER and job.parents.get(c.provider_id) in inbox
-                else c
-                for c in job.copies
-            ]
+        self._act(mailbox, acting, final=False)
 
-    def _act(
-        self, mailbox: str, jobs: list[_Job], *, final: bool, extra: Sequence[Sub] = ()
-    ) -> list[Reply]:
-        """Move or delete every copy in the jobs' todo; `extra` requests ride along."""
+    def _act(self, mailbox: str, jobs: list[_Job], *, final: bool) -> None:
+        """Move or delete every copy in the jobs' todo."""
         tasks = [(job, copy) for job in jobs for copy in job.todo]
-        if not tasks and not extra:
-            return []
+        if not tasks:
+            return
         subs = [ops.action_sub(mailbox, copy.provider_id, job.action) for job, copy in tasks]
-        replies = self.transport.execute([*subs, *extra], mailbox=mailbox, run=self.control)
-        extra_replies, replies = replies[len(subs) :], replies[: len(subs)]
+        replies = self.transport.execute(subs, mailbox=mailbox, run=self.control)
         recheck: dict[int, _Job] = {}
         for (job, copy), reply in zip(tasks, replies, strict=True):
             job.requests += reply.tries
@@ -221,7 +229,6 @@ class BulkRun:
             if job.error is None:
                 job.error = reply.error
         self._recheck(mailbox, [j for j in recheck.values() if j.error is None])
-        return extra_replies
 
     def _recheck(self, mailbox: str, jobs: list[_Job]) -> None:
         """After a 404 on the action: look the Message-ID up afresh, act once more."""

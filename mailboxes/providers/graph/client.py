@@ -37,6 +37,12 @@ MEMBER_FIELDS = "id,mail,userPrincipalName,displayName"
 REQUIRED_ROLE = "Mail.ReadWrite"
 
 
+# perform_many works on up to `concurrency` mailboxes at once (threads that mostly
+# wait); their requests share $batch calls, at most this many HTTP requests at once.
+HTTP_CONCURRENCY = 64
+DEFAULT_LINGER = 0.002
+
+
 class GraphProvider:
     """Microsoft Graph client for one tenant's app registration (application permissions)."""
 
@@ -50,11 +56,12 @@ class GraphProvider:
         graph_base: str = DEFAULT_GRAPH_BASE,
         verify: bool | str = True,
         timeout: Timeout = DEFAULT_TIMEOUT,
-        concurrency: int = 64,
+        concurrency: int = 512,
         per_mailbox_concurrency: int = 4,
         retry_policy: RetryPolicy | None = None,
         scope: str = GRAPH_SCOPE,
         batch_size: int = MAX_BATCH,
+        linger: float = DEFAULT_LINGER,
     ) -> None:
         if concurrency < 1 or per_mailbox_concurrency < 1:
             raise ValueError("concurrency and per_mailbox_concurrency must be at least 1")
@@ -75,10 +82,12 @@ class GraphProvider:
             graph_base=graph_base,
             verify=verify,
             timeout=timeout,
-            concurrency=concurrency,
+            # Mailboxes share batches: far fewer HTTP requests than mailboxes in flight.
+            concurrency=min(concurrency, HTTP_CONCURRENCY),
             per_mailbox_concurrency=per_mailbox_concurrency,
             policy=retry_policy,
             batch_size=batch_size,
+            linger=linger,
         )
 
     def __repr__(self) -> str:
@@ -148,7 +157,9 @@ class GraphProvider:
     # -- one copy ------------------------------------------------------------------------
 
     def locate(self, mailbox: str, internet_message_id: str) -> list[LocatedCopy]:
-        located = locate_many(self.transport, mailbox, [internet_message_id.strip()])[0]
+        located = locate_many(
+            self.transport, mailbox, [internet_message_id.strip()], thorough=True
+        )[0]
         if located.error is not None:
             raise located.error
         return located.copies
@@ -352,7 +363,8 @@ def graph_provider_from_config(config: Mapping[str, Any]) -> GraphProvider:
     `certificate_public` / `public_certificate`; optional `endpoint` (one base
     URL for both the identity platform and Graph, as the emulator serves them),
     `authority_host`, `graph_base`, `verify` or `ca_bundle`, `timeout`,
-    `concurrency`, `per_mailbox_concurrency`, `batch_size`, `scope`, and `retry`
+    `concurrency`, `per_mailbox_concurrency`, `batch_size`, `linger` (seconds a
+    mailbox's requests wait for others to share a batch; 0: never shared), `scope`, and `retry`
     (a RetryPolicy or a dict of its fields).
     """
     endpoint = str(config.get("endpoint") or "").rstrip("/")
@@ -373,9 +385,10 @@ def graph_provider_from_config(config: Mapping[str, Any]) -> GraphProvider:
         graph_base=str(config.get("graph_base") or endpoint or DEFAULT_GRAPH_BASE),
         verify=verify,
         timeout=timeout,
-        concurrency=int(config.get("concurrency", 64)),
+        concurrency=int(config.get("concurrency", 512)),
         per_mailbox_concurrency=int(config.get("per_mailbox_concurrency", 4)),
         retry_policy=retry_policy,
         scope=str(config.get("scope") or GRAPH_SCOPE),
         batch_size=int(config.get("batch_size", MAX_BATCH)),
+        linger=float(config.get("linger", DEFAULT_LINGER)),
     )

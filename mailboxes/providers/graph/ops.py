@@ -18,11 +18,12 @@ WELL_KNOWN_FOLDERS = {
     "deleteditems": Folder.TRASH,
     "recoverableitemsdeletions": Folder.RECOVERABLE,
 }
-# The ids a look-up needs to classify what `…/messages` finds: junk and deleted items
-# decide the actions, the inbox only tells the inbox from other folders in reports.
-# Recoverable Items copies are known by the query that found them.
+# The ids a look-up needs to classify what `…/messages` finds. The inbox is asked
+# with the first look-up in a mailbox (most copies sit there: that settles them);
+# junk and deleted items only when a copy sits elsewhere. Recoverable Items copies
+# are known by the query that found them.
+FIRST_FOLDERS = ("inbox",)
 DECISION_FOLDERS = ("junkemail", "deleteditems")
-REPORT_FOLDERS = ("inbox",)
 DESTINATION = {
     Action.JUNK: "junkemail",
     Action.TRASH: "deleteditems",
@@ -45,19 +46,24 @@ def odata_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def locate_subs(mailbox: str, internet_message_id: str) -> list[Sub]:
-    """The whole mailbox (Deleted Items included), then Recoverable Items (Deletions)."""
-    params = {
+def _filter(internet_message_id: str) -> dict[str, str]:
+    return {
         "$filter": f"internetMessageId eq {odata_string(internet_message_id)}",
         "$select": MESSAGE_FIELDS,
     }
-    user = user_path(mailbox)
-    return [
-        # https://learn.microsoft.com/graph/api/user-list-messages
-        Sub("GET", f"{user}/messages", params),
-        # https://learn.microsoft.com/graph/api/mailfolder-list-messages
-        Sub("GET", f"{user}/mailFolders/recoverableitemsdeletions/messages", params),
-    ]
+
+
+def locate_sub(mailbox: str, internet_message_id: str) -> Sub:
+    """The whole mailbox: every folder but Recoverable Items (Deleted Items included)."""
+    # https://learn.microsoft.com/graph/api/user-list-messages
+    return Sub("GET", f"{user_path(mailbox)}/messages", _filter(internet_message_id))
+
+
+def recoverable_sub(mailbox: str, internet_message_id: str) -> Sub:
+    """Recoverable Items (Deletions): where a soft delete, or a purge of Deleted Items, puts it."""
+    path = f"{user_path(mailbox)}/mailFolders/recoverableitemsdeletions/messages"
+    # https://learn.microsoft.com/graph/api/mailfolder-list-messages
+    return Sub("GET", path, _filter(internet_message_id))
 
 
 def folder_subs(mailbox: str, names: Sequence[str]) -> list[Sub]:
@@ -89,9 +95,17 @@ def folder_map(
     return folders, error
 
 
-def _messages(reply: Reply, internet_message_id: str) -> list[Mapping[str, Any]]:
+def messages_found(reply: Reply, internet_message_id: str) -> list[Mapping[str, Any]]:
+    """The messages a look-up answered with (a failed look-up raises its error)."""
+    if reply.error is not None:
+        raise reply.error
     body = reply.body if isinstance(reply.body, Mapping) else {}
-    found = [m for m in body.get("value") or [] if isinstance(m, Mapping) and m.get("id")]
+    found = body.get("value")
+    found = (
+        [m for m in found if isinstance(m, Mapping) and m.get("id")]
+        if isinstance(found, list)
+        else []
+    )
     wanted = internet_message_id.strip().lower()
     return [
         m
@@ -100,27 +114,25 @@ def _messages(reply: Reply, internet_message_id: str) -> list[Mapping[str, Any]]
     ]
 
 
+def parent_ids(messages: Iterable[Mapping[str, Any]]) -> set[str]:
+    return {str(m.get("parentFolderId") or "") for m in messages}
+
+
 def copies_from(
     internet_message_id: str,
-    main: Reply,
-    recoverable: Reply,
+    main: Sequence[Mapping[str, Any]],
+    recoverable: Sequence[Mapping[str, Any]],
     folders: Mapping[str, str],
     folder_error: ProviderError | None = None,
-    parents: dict[str, str] | None = None,
 ) -> list[LocatedCopy]:
-    """The copies the two look-ups found, most visible first; raises the look-up's failure.
+    """The copies the look-ups found, most visible first.
 
-    A copy in a folder whose id is not among `folders` is OTHER; `parents` (when
-    given) receives each copy's parentFolderId, to tell the inbox apart later.
+    A copy in a folder whose id is not among `folders` is OTHER, unless the
+    well-known ids could not be had (`folder_error`, raised): then junk or trash
+    cannot be told from a custom folder.
     """
-    for reply in (main, recoverable):
-        if reply.error is not None:
-            raise reply.error
     copies: dict[str, LocatedCopy] = {}
-    for found, in_recoverable in (
-        (_messages(main, internet_message_id), False),
-        (_messages(recoverable, internet_message_id), True),
-    ):
+    for found, in_recoverable in ((main, False), (recoverable, True)):
         for message in found:
             parent = str(message.get("parentFolderId") or "")
             if in_recoverable:
@@ -128,12 +140,9 @@ def copies_from(
             elif parent in folders:
                 folder = folders[parent]
             elif folder_error is not None:
-                # Without the well-known ids we cannot tell junk or trash from a custom folder.
                 raise folder_error
             else:
                 folder = Folder.OTHER
-            if parents is not None:
-                parents[str(message["id"])] = parent
             read = message.get("isRead")
             copies[str(message["id"])] = LocatedCopy(
                 provider_id=str(message["id"]),

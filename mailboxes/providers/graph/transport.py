@@ -7,14 +7,19 @@ as `$batch` calls of at most 20, each item retried on its own (429 + Retry-After
 requests per app and mailbox and runs at most 4 items of a batch at a time, each
 counting against the mailbox, so a batch of n items holds min(n, 4) of the
 mailbox's slots while it is in flight.
+
+Many mailboxes worked on at once share batches: each mailbox's requests wait a
+moment (`Coalescer`) for others to ride in the same `$batch`, so 10,000 mailboxes
+with one copy each cost hundreds of HTTP requests, not tens of thousands. The
+limits stay per mailbox: every item is still admitted by its own mailbox's slots.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -272,6 +277,78 @@ def _json(resp: requests.Response) -> Any:
         return None
 
 
+@dataclass(eq=False)
+class _Parcel:
+    """One mailbox's chunk of sub-requests waiting for a shared batch."""
+
+    subs: Sequence[Sub]
+    taken: bool = False  # on its way (under the coalescer's lock)
+    done: threading.Event = field(default_factory=threading.Event)
+    answers: list[RawReply] = field(default_factory=list)
+
+
+class Coalescer:
+    """Packs the chunks of concurrent callers into shared `$batch` requests.
+
+    A caller queues its chunk and waits up to `linger` seconds; whoever fills a
+    batch (or has waited long enough) sends the queue's head, up to `size` items,
+    chunks never split. No thread of its own: callers take turns sending.
+    """
+
+    def __init__(self, send: Callable[[Sequence[Sub]], list[RawReply]], size: int, linger: float):
+        self._send = send
+        self.size = size
+        self.linger = linger
+        self._lock = threading.Lock()
+        self._queue: deque[_Parcel] = deque()
+        self._queued = 0
+
+    def submit(self, subs: Sequence[Sub]) -> list[RawReply]:
+        parcel = _Parcel(subs)
+        with self._lock:
+            self._queue.append(parcel)
+            self._queued += len(subs)
+            full = self._take() if self._queued >= self.size else []
+        if full:
+            self._deliver(full)
+        # Waited long enough: send the head of the queue (ours, or older chunks first).
+        # Once ours is on its way, whoever took it sets `done`: wait without polling.
+        while not parcel.done.wait(self.linger):
+            with self._lock:
+                if parcel.taken:
+                    break
+                head = self._take()
+            self._deliver(head)
+        parcel.done.wait()
+        return parcel.answers
+
+    def _take(self) -> list[_Parcel]:
+        """The queue's head, up to `size` items (at least one chunk). Hold the lock."""
+        taken: list[_Parcel] = []
+        count = 0
+        while self._queue and (not taken or count + len(self._queue[0].subs) <= self.size):
+            parcel = self._queue.popleft()
+            parcel.taken = True
+            taken.append(parcel)
+            count += len(parcel.subs)
+        self._queued -= count
+        return taken
+
+    def _deliver(self, parcels: list[_Parcel]) -> None:
+        subs = [sub for parcel in parcels for sub in parcel.subs]
+        try:
+            answers = self._send(subs)
+        except Exception as exc:  # never leave a waiting caller hanging
+            error = ProviderError(FailureReason.PROVIDER_ERROR, f"{type(exc).__name__}: {exc}")
+            answers = [RawReply(0, error=error, sent=False) for _ in subs]
+            log.exception("graph shared batch failed")
+        start = 0
+        for parcel in parcels:
+            parcel.answers = answers[start : start + len(parcel.subs)]
+            start += len(parcel.subs)
+            parcel.done.set()
+
+
 class Transport:
     """Sends Sub requests to Graph with tokens, batching, limits and retries."""
 
@@ -286,6 +363,7 @@ class Transport:
         per_mailbox_concurrency: int = 4,
         policy: RetryPolicy | None = None,
         batch_size: int = MAX_BATCH,
+        linger: float = 0.002,
     ) -> None:
         self.tokens = tokens
         self.graph_base = graph_base.rstrip("/")
@@ -297,6 +375,12 @@ class Transport:
         self.session = make_session(verify=verify, timeout=timeout, pool_size=concurrency)
         self._inflight = threading.BoundedSemaphore(max(1, concurrency))
         self._key = (self.graph_base, tokens.tenant_id, tokens.client_id)
+        # Mailbox requests share batches; linger 0 sends each mailbox's chunk alone.
+        self._coalescer = (
+            Coalescer(self._send_shared, self.batch_size, linger)
+            if linger > 0 and self.batch_size > 1
+            else None
+        )
 
     def close(self) -> None:
         self.session.close()
@@ -408,15 +492,10 @@ class Transport:
             slots.wait_turn()
             held = slots.acquire(len(subs))
         try:
-            with self._inflight:
-                try:
-                    token = self.tokens.get()
-                except ProviderError as exc:
-                    return [RawReply(0, error=exc, sent=False) for _ in subs]
-                if len(subs) == 1:
-                    answers = [self._send_one(subs[0], token)]
-                else:
-                    answers = self._send_batch(subs, token)
+            if slots is not None and self._coalescer is not None:
+                answers = self._coalescer.submit(subs)
+            else:
+                answers = self._send_shared(subs)
         finally:
             if slots is not None:
                 slots.release(held)
@@ -430,6 +509,17 @@ class Transport:
             if waits:
                 slots.hold_off(max(waits))
         return answers
+
+    def _send_shared(self, subs: Sequence[Sub]) -> list[RawReply]:
+        """One HTTP request for the subs (a batch when more than one), with a token."""
+        with self._inflight:
+            try:
+                token = self.tokens.get()
+            except ProviderError as exc:
+                return [RawReply(0, error=exc, sent=False) for _ in subs]
+            if len(subs) == 1:
+                return [self._send_one(subs[0], token)]
+            return self._send_batch(subs, token)
 
     def _send_one(self, sub: Sub, token: str) -> RawReply:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
