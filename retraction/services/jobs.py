@@ -21,6 +21,7 @@ from retraction.models import (
     RetractionAttempt,
     RetractionJob,
 )
+from retraction.services.decide import attempts_insert
 from retraction.services.manual import check_action_allowed
 
 DISCOVERY_CHUNK = 1000
@@ -91,28 +92,24 @@ def job_discover(job_id: int) -> list[int]:
             Delivery.objects.for_tenant(job.tenant_id)
             .filter(message__in=_job_messages(job).values("pk"))
             .order_by("pk")
-            .values_list("pk", "message_id")
+            .values_list("pk", flat=True)
+        )
+        like = RetractionAttempt(
+            tenant_id=job.tenant_id,
+            job=job,
+            mode=Mode.MANUAL,
+            action=job.action,
+            requested_by_id=job.requested_by_id,
+            requested_at=timezone.now(),
         )
         ids: list[int] = []
-        batch: list[RetractionAttempt] = []
-        now = timezone.now()
-        for delivery_id, message_id in deliveries.iterator(chunk_size=DISCOVERY_CHUNK):
-            batch.append(
-                RetractionAttempt(
-                    tenant_id=job.tenant_id,
-                    message_id=message_id,
-                    delivery_id=delivery_id,
-                    job=job,
-                    mode=Mode.MANUAL,
-                    action=job.action,
-                    requested_by_id=job.requested_by_id,
-                    requested_at=now,
-                )
-            )
+        batch: list[int] = []
+        for delivery_id in deliveries.iterator(chunk_size=DISCOVERY_CHUNK):
+            batch.append(delivery_id)
             if len(batch) >= DISCOVERY_CHUNK:
-                ids += _save_batch(job, batch)
+                ids += _save_batch(job, batch, like)
                 batch = []
-        ids += _save_batch(job, batch)
+        ids += _save_batch(job, batch, like)
     except ValidationError as exc:
         _finish(job, JobState.FAILED, error="; ".join(exc.messages))
         return []
@@ -124,19 +121,19 @@ def job_discover(job_id: int) -> list[int]:
     return ids
 
 
-def _save_batch(job: RetractionJob, batch: list[RetractionAttempt]) -> list[int]:
-    if not batch:
+def _save_batch(job: RetractionJob, delivery_ids: list[int], like: RetractionAttempt) -> list[int]:
+    if not delivery_ids:
         return []
     with transaction.atomic():
         # A cancelled job stops discovering.
         if RetractionJob.objects.all_tenants().filter(pk=job.pk, state=JobState.CANCELLED).exists():
             return []
-        created = RetractionAttempt.objects.bulk_create(batch)
+        created = attempts_insert(delivery_ids, like=like)
         RetractionJob.objects.all_tenants().filter(pk=job.pk).update(
             discovered=job.discovered + len(created)
         )
         job.discovered += len(created)
-    return [a.pk for a in created]
+    return created
 
 
 def job_counts(job: RetractionJob) -> dict[str, int]:

@@ -80,3 +80,33 @@ def test_separate_transactions_dispatch_separately(tenant, root):
 
     assert OrmQ.objects.count() == 2
     assert len(dispatched_ids()) == 4
+
+
+def test_attempts_insert_copies_the_template_for_its_own_tenants_deliveries_only(tenant, root):
+    from django.utils import timezone
+
+    from mailboxes.models import Delivery
+    from mailboxes.vocabulary import Action
+    from retraction.models import Mode
+    from retraction.services.decide import attempts_insert
+
+    other = make_tenant("Other", domains=["other.example"])
+    ingest_verdicts(actor=root, payload=verdicts(tenant, 2, Disposition.NONE, tag="mine"))
+    ingest_verdicts(actor=root, payload=verdicts(other, 1, Disposition.NONE, tag="theirs"))
+    deliveries = list(Delivery.objects.all_tenants().values_list("pk", "tenant_id", "message_id"))
+    like = RetractionAttempt(
+        tenant_id=tenant.pk,
+        mode=Mode.MANUAL,
+        action=Action.JUNK,
+        requested_by=root,
+        requested_at=timezone.now(),
+    )
+
+    ids = attempts_insert([pk for pk, _, _ in deliveries], like=like)
+
+    created = RetractionAttempt.objects.all_tenants().filter(pk__in=ids)
+    mine = {(pk, message) for pk, owner, message in deliveries if owner == tenant.pk}
+    assert {(a.delivery_id, a.message_id) for a in created} == mine  # not the other tenant's
+    assert {(a.tenant_id, a.mode, a.action, a.status, a.requested_by_id) for a in created} == {
+        (tenant.pk, Mode.MANUAL, Action.JUNK, AttemptStatus.QUEUED, root.pk)
+    }
