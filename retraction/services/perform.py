@@ -8,10 +8,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, router, transaction
-from django.db.models import F, Model, QuerySet
+from django.db.models import F, Field, Model, QuerySet
 from django.utils import timezone
 
 from mailboxes.models import (
@@ -19,6 +20,7 @@ from mailboxes.models import (
     Delivery,
     DeliveryStatus,
     MailboxKind,
+    Message,
     Tenant,
 )
 from mailboxes.providers import provider_for
@@ -70,18 +72,30 @@ def attempts_claim(attempt_ids: Sequence[int]) -> list[RetractionAttempt]:
         if claimed < CLAIM_TOP_UP:
             claimed += _claim_more(gather, CLAIM_TOP_UP - claimed, values)
         if claimed:
+            # The mailboxes as literal lists: PostgreSQL ran the same filter written as
+            # subqueries on the claim token once per queued row (seconds per run).
+            visiting = set(mine.values_list("tenant_id", "delivery__recipient"))
             same_mailboxes = gather.filter(
-                tenant_id__in=mine.values("tenant_id"),
-                delivery__recipient__in=Delivery.objects.all_tenants()
-                .filter(pk__in=mine.values("delivery_id"))
-                .values("recipient"),
+                tenant_id__in={tenant for tenant, _ in visiting},
+                delivery__recipient__in={recipient for _, recipient in visiting},
             )
             claimed += _claim_more(same_mailboxes, CLAIM_LIMIT - claimed, values)
     if not claimed:
         return []
-    return list(
-        mine.select_related("delivery", "delivery__mailbox", "message", "tenant").order_by("pk")
-    )
+    attempts = list(mine.select_related("delivery", "delivery__mailbox").order_by("pk"))
+    # A campaign is one message and one tenant for hundreds of copies: load each once,
+    # not a joined copy per row.
+    _attach(attempts, "message", Message.objects.all_tenants())
+    _attach(attempts, "tenant", Tenant.objects.all())
+    return attempts
+
+
+def _attach(attempts: list[RetractionAttempt], name: str, queryset: QuerySet) -> None:
+    """Set each attempt's `name` relation from one query for the distinct ids."""
+    attname = RetractionAttempt._meta.get_field(name).attname
+    found = queryset.in_bulk({getattr(a, attname) for a in attempts})
+    for attempt in attempts:
+        setattr(attempt, name, found[getattr(attempt, attname)])
 
 
 def _claim_more(candidates: QuerySet, limit: int, values: dict) -> int:
@@ -284,8 +298,25 @@ def _update_rows(model: type[Model], objs: Sequence[Model], fields: Sequence[str
     assignments = ", ".join(f"{quote(f.column)} = %s" for f in columns)
     where = f"{quote(meta.pk.column)} = %s"
     sql = f"UPDATE {quote(meta.db_table)} SET {assignments} WHERE {where}"  # noqa: S608 - names from the model
+    # Most values repeat (statuses, the completion time, empty strings): each distinct
+    # value is prepared for the database once (preparing them all cost a fifth of a
+    # worker's CPU in a campaign).
+    prepared: list[dict[Any, Any]] = [{} for _ in columns]
+    textual = [f.get_internal_type() in ("CharField", "TextField") for f in columns]
+
+    def prepare(n: int, field: Field, value: Any) -> Any:
+        if textual[n] and isinstance(value, str):
+            return value  # what get_db_prep_save returns for a str, without the calls
+        try:
+            return prepared[n][value]
+        except KeyError:
+            result = prepared[n][value] = field.get_db_prep_save(value, connection)
+            return result
+        except TypeError:  # unhashable
+            return field.get_db_prep_save(value, connection)
+
     rows = [
-        [f.get_db_prep_save(getattr(obj, f.attname), connection) for f in columns] + [obj.pk]
+        [prepare(n, f, getattr(obj, f.attname)) for n, f in enumerate(columns)] + [obj.pk]
         for obj in objs
     ]
     with connection.cursor() as cursor:
