@@ -68,3 +68,31 @@ def env_secret(name: str, *, demo_default: str | None, demo: bool) -> str:
         f"{name} is not set. Set it (or {name}_FILE) in the environment; "
         "only the demo (DEBUG=1) runs without it."
     )
+
+
+_RATE_UNITS = {
+    "s": "s",
+    "sec": "s",
+    "second": "s",
+    "m": "m",
+    "min": "m",
+    "minute": "m",
+    "h": "h",
+    "hour": "h",
+    "d": "d",
+    "day": "d",
+}
+
+
+def env_rate(name: str, default: str) -> str | None:
+    """A request rate, "600/min" (units s, min, hour, day); "off" for none. Returns "600/m"."""
+    raw = os.environ.get(name, default).strip().lower()
+    if raw in ("off", "none", "0"):
+        return None
+    count, _, unit = (part.strip() for part in raw.partition("/"))
+    unit = _RATE_UNITS.get(unit) or _RATE_UNITS.get(unit.removesuffix("s"))
+    if not (count.isascii() and count.isdigit()) or int(count) < 1 or unit is None:
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 600/min (per s, min, hour or day) or off, not {raw!r}"
+        )
+    return f"{int(count)}/{unit}"

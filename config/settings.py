@@ -8,12 +8,13 @@ set, or the process refuses to start with ImproperlyConfigured.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_secret, env_str
+from config.env import env_bool, env_int, env_list, env_rate, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CLAWBACK_VAR_DIR", str(BASE_DIR / "var")))
@@ -55,20 +56,34 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    # Sign-in: lockout after failed logins (axes), optional TOTP second factor (otp).
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "mailboxes",
     "retraction",
     "metrics",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (Django has none built in).
+    "config.security.ContentSecurityPolicyMiddleware",
+    # 413 for an oversize body from its Content-Length, before anything reads it.
+    "config.limits.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor in this session.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a lockout during sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -91,8 +106,12 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'clawback.sqlite3'}")
+# Health checks: a persistent connection the server dropped (a restart, a failover) is
+# replaced before a request or a task uses it, instead of failing that task.
 DATABASES = {
-    "default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the one writer; IMMEDIATE takes the write lock at
@@ -193,6 +212,35 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 
+# --- Sign-in: lockout (django-axes), two-factor (django-otp) ----------------------
+# Axes looks at every password sign-in first (is this user name locked out from this
+# address?); ModelBackend then checks the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# After AXES_FAILURE_LIMIT wrong passwords or two-factor codes for one user name from one
+# address, that pair is refused for AXES_COOLOFF_MINUTES (each try meanwhile restarts the
+# wait). Other users, and the same user from elsewhere, can still sign in. Unlock early with
+# `manage.py axes_reset_username <name>` (or axes_reset_ip, axes_reset).
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 30, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_CALLABLE = "mailboxes.signin.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "mailboxes.signin.client_ip"
+# The address lockouts are keyed on: REMOTE_ADDR; behind a reverse proxy (BEHIND_PROXY=1),
+# the entry of CLIENT_IP_HEADER that your proxies wrote, PROXY_COUNT places from the right
+# (entries further left come from the client and can be forged).
+BEHIND_PROXY = env_bool("BEHIND_PROXY")
+CLIENT_IP_HEADER = env_str("CLIENT_IP_HEADER", "X-Forwarded-For")
+PROXY_COUNT = env_int("PROXY_COUNT", 1, minimum=1)
+# The name authenticator apps show next to the user name.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Clawback")
+# Superusers may delete a person's lost device in the admin, never read its secret.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_I18N = True
@@ -213,22 +261,80 @@ STORAGES = {
 }
 
 # --- Security ---------------------------------------------------------------------
+# Production defaults are the strict ones (`manage.py check --deploy` is clean); each
+# can be turned off. DEBUG=1 turns the HTTPS ones off: runserver speaks plain HTTP.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG and env_bool("SECURE_COOKIES", True)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Plain HTTP is redirected to HTTPS. Behind a proxy that terminates TLS, set BEHIND_PROXY=1
+# as well, or every request looks like plain HTTP and is redirected forever.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# HSTS: browsers that saw the site over HTTPS refuse plain HTTP for this long (0: off).
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Error reports (the technical 500 page, mails to ADMINS) never show a key or a credential.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "config.security.SecretsExceptionReporterFilter"
+DEFAULT_EXCEPTION_REPORTER = "config.security.SecretsExceptionReporter"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_PROXY") else None
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_REQUEST_BYTES", 30 * 1024 * 1024, minimum=1024)
 
+# --- Request size limits ---------------------------------------------------------
+# config.limits.RequestSizeLimitMiddleware answers 413 from the Content-Length header,
+# before the body is read: above DATA_UPLOAD_MAX_MEMORY_SIZE in general, above
+# INGEST_MAX_MESSAGE_BYTES for raw message uploads (API and admin .eml upload).
+# Bodies sent without a Content-Length (chunked) are not read at all under WSGI.
+REQUEST_SIZE_LIMITS = {
+    # URL name -> (setting with the limit, bytes allowed on top for multipart framing)
+    "message-raw": ("INGEST_MAX_MESSAGE_BYTES", 0),
+    "admin:mailboxes_message_upload": ("INGEST_MAX_MESSAGE_BYTES", 64 * 1024),
+}
+
+# --- Cache (API rate limits) --------------------------------------------------------
+# Rate-limit counters must be shared by every web process. With REDIS_URL they live in
+# Redis; otherwise in files under var/cache, shared by all processes of this machine
+# (the one-machine default: nothing to install, no table to create, and no extra write
+# on SQLite per request). Running the web on several machines: set REDIS_URL.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "clawback",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env_str("CACHE_DIR", str(VAR_DIR / "cache")),
+            "OPTIONS": {"MAX_ENTRIES": env_int("CACHE_MAX_ENTRIES", 10000, minimum=100)},
+        }
+    }
+
 # --- API --------------------------------------------------------------------------
+# Requests per API key (per user for browser sessions), in a sliding window: reads,
+# ingest (verdicts and raw messages: detection systems post in bursts, up to
+# INGEST_MAX_ITEMS verdicts per request) and other writes. "off" lifts a limit.
+API_RATE_LIMIT = env_rate("API_RATE_LIMIT", "600/min")
+API_INGEST_RATE_LIMIT = env_rate("API_INGEST_RATE_LIMIT", "120/min")
+API_WRITE_RATE_LIMIT = env_rate("API_WRITE_RATE_LIMIT", "120/min")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "mailboxes.api_auth.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["mailboxes.api_throttle.ApiRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": [
+        "mailboxes.api_parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "mailboxes.api_pagination.CursorPagination",
     "PAGE_SIZE": 100,
@@ -269,5 +375,9 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Axes logs every sign-in and sign-out at INFO; failures and lockouts are WARNING.
+        "axes": {"level": "WARNING"},
+    },
 }

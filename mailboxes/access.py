@@ -133,6 +133,35 @@ class ShellOperator:
         return self.label
 
 
+class SecondFactorRequired(AccessDenied):
+    """The action needs a second factor (TOTP) that the actor has not given."""
+
+
+SECOND_FACTOR_NEEDED = (
+    "Hard delete needs two-factor authentication: sign in to the admin with the code from "
+    "your authenticator app (set it up under “Two-factor authentication”)."
+)
+
+
+def require_second_factor(actor: Any) -> None:
+    """Raise SecondFactorRequired unless the actor proved a second factor (hard delete).
+
+    - A shell operator (management commands) passes: server access is beyond any token.
+    - A user passes when `actor.is_verified()` is true. django-otp's OTPMiddleware installs
+      it on every request's user (true when this session signed in with a token);
+      `mailboxes.api_auth` installs it on an API key's user (true when the request carries
+      a valid current code in the X-Clawback-OTP header).
+    - Anything else, such as a user loaded without either (`--user` of a command), is
+      refused: no session and no token means no second factor.
+    """
+    if isinstance(actor, ShellOperator):
+        return
+    verified = getattr(actor, "is_verified", None)
+    if callable(verified) and verified():
+        return
+    raise SecondFactorRequired(getattr(verified, "refusal", "") or SECOND_FACTOR_NEEDED)
+
+
 def stored_user(actor: Any) -> Any:
     """The User to keep in a foreign key for this actor (None for system and shell actors)."""
     from django.contrib.auth.models import AbstractBaseUser

@@ -41,6 +41,7 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
 from mailboxes.access import AccessDenied, Role, is_owner
+from mailboxes.admin_audit import AuditExportMixin
 from mailboxes.admin_base import (
     ReadOnlyAdminMixin,
     ReadOnlyInline,
@@ -692,7 +693,9 @@ class DeliveryAdmin(RetractionActionsMixin, ReadOnlyAdminMixin, TenantScopedAdmi
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+class AuditEventAdmin(AuditExportMixin, ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Read only for everyone (no add, change, delete or action); "Export CSV…" on the list."""
+
     list_display = ["created_at", "actor_label", "action", "tenant_label", "target_repr"]
     list_filter = [("tenant", TenantFilter), "created_at"]
     search_fields = ["action", "actor_label", "target_repr", "target_id"]

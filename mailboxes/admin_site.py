@@ -12,6 +12,11 @@ Every admin class registered here that is not access-controlled by Clawback
 and Group, django-q2's task admins and anything a future app registers, without
 anyone having to remember it.
 
+Sign-in (see mailboxes/signin.py and mailboxes/two_factor.py): the login form asks
+for a two-factor code from whoever enrolled an authenticator app, which they do on the
+site's "Two-factor authentication" page (in the user links); failed sign-ins are
+counted by django-axes, which locks a user name out from an address after too many.
+
 This module is imported while the app registry is being populated (it holds the
 AdminConfig), so it must not import models at module level.
 """
@@ -24,7 +29,8 @@ from django.apps import apps
 from django.contrib.admin import ModelAdmin
 from django.contrib.admin.apps import AdminConfig
 from django.contrib.admin.sites import AdminSite
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import path
 
 from mailboxes.access import is_owner
 
@@ -73,6 +79,8 @@ class ClawbackAdminSite(AdminSite):
     site_header = "Clawback"
     site_title = "Clawback"
     index_title = "Administration"
+    # Django's login page plus the two-factor code field.
+    login_template = "admin/two_factor/login.html"
 
     def has_permission(self, request: HttpRequest) -> bool:
         user = request.user
@@ -84,9 +92,20 @@ class ClawbackAdminSite(AdminSite):
     @property
     def login_form(self) -> type:  # type: ignore[override]
         # Imported late: forms need models, and this module loads with the app registry.
-        from mailboxes.forms import AdminLoginForm
+        from mailboxes.two_factor import TwoFactorLoginForm
 
-        return AdminLoginForm
+        return TwoFactorLoginForm
+
+    def get_urls(self) -> list:
+        return [
+            path("two-factor/", self.admin_view(self.two_factor_view), name="two_factor"),
+            *super().get_urls(),
+        ]
+
+    def two_factor_view(self, request: HttpRequest) -> HttpResponse:
+        from mailboxes.two_factor import two_factor_view
+
+        return two_factor_view(request, site=self)
 
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         admin_class = admin_class or ModelAdmin
@@ -103,3 +122,11 @@ class ClawbackAdminConfig(AdminConfig):
     """django.contrib.admin with `ClawbackAdminSite` as `admin.site`."""
 
     default_site = "mailboxes.admin_site.ClawbackAdminSite"
+
+    def ready(self) -> None:
+        super().ready()
+        from axes.signals import user_locked_out
+
+        from mailboxes.signin import record_lockout
+
+        user_locked_out.connect(record_lockout, dispatch_uid="clawback.signin.locked_out")

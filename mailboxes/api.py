@@ -1,4 +1,4 @@
-"""API viewsets for tenants, mailboxes and messages, with the message actions."""
+"""API viewsets: tenants, mailboxes, messages (with their actions) and the audit trail."""
 
 from __future__ import annotations
 
@@ -18,17 +18,21 @@ from drf_spectacular.utils import (
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from mailboxes.access import Role, has_any_role
 from mailboxes.api_base import ScopedReadOnlyViewSet
-from mailboxes.filters import MailboxFilter, MessageFilter, TenantFilter
+from mailboxes.audit_export import COLUMNS, audit_export, csv_bytes, csv_response
+from mailboxes.filters import AuditEventFilter, MailboxFilter, MessageFilter, TenantFilter
 from mailboxes.ingest.limits import get_limits
 from mailboxes.ingest.service import ingest_raw, ingest_verdicts
 from mailboxes.ingest.verdicts import tenant_ref
-from mailboxes.models import Delivery, DispositionChange, Mailbox, Message, Tenant
+from mailboxes.models import AuditEvent, Delivery, DispositionChange, Mailbox, Message, Tenant
 from mailboxes.serializers import (
+    AuditEventSerializer,
+    AuditExportQuerySerializer,
     IngestReportSerializer,
     IngestResultSerializer,
     MailboxSerializer,
@@ -120,6 +124,8 @@ class MessageViewSet(ScopedReadOnlyViewSet):
     model = Message
     filterset_class = MessageFilter
     cursor_ordering = ("-received_at", "-id")
+    # Detection systems post in bursts: their own rate limit (mailboxes.api_throttle).
+    throttle_scopes = {"create": "ingest", "raw": "ingest"}
     action_roles = {
         "create": Role.ANALYST,
         "raw": Role.ANALYST,
@@ -364,3 +370,92 @@ class MessageViewSet(ScopedReadOnlyViewSet):
     def queued(attempts: list[RetractionAttempt]) -> Response:
         body = {"attempts": [a.pk for a in attempts], "copies": len(attempts)}
         return Response(QueuedAttemptsSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+# --- The audit trail -------------------------------------------------------------------------
+
+
+class CsvRenderer(BaseRenderer):
+    """text/csv for `Accept: text/csv`; the export streams its own body, errors come here."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context=None):
+        rows = [["field", "message"]]
+        if isinstance(data, dict):
+            for name, messages in data.items():
+                for text in messages if isinstance(messages, list) else [messages]:
+                    rows.append([str(name), str(text)])
+        return b"".join(csv_bytes(rows))
+
+
+def _filter_parameters(filterset: type) -> list[OpenApiParameter]:
+    """The list's filters, documented for an action that is not a list (the export)."""
+    kinds = {"tenant": OpenApiTypes.INT, "created_after": OpenApiTypes.DATETIME}
+    kinds["created_before"] = OpenApiTypes.DATETIME
+    return [
+        OpenApiParameter(
+            name, kinds.get(name, OpenApiTypes.STR), description=f.extra.get("help_text", "")
+        )
+        for name, f in filterset.base_filters.items()
+    ]
+
+
+class AuditEventViewSet(ScopedReadOnlyViewSet):
+    """The audit trail of the tenants you may see: list and detail only, never a change.
+
+    `export/` gives the same rows as CSV for an interval.
+    """
+
+    model = AuditEvent
+    serializer_class = AuditEventSerializer
+    filterset_class = AuditEventFilter
+    cursor_ordering = ("-created_at", "-id")
+
+    @extend_schema(
+        parameters=[AuditExportQuerySerializer, *_filter_parameters(AuditEventFilter)],
+        responses={
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="Columns: " + ", ".join(COLUMNS) + ". Oldest first; time in UTC.",
+            ),
+            400: ERRORS[400],
+        },
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        renderer_classes=[JSONRenderer, CsvRenderer],
+        pagination_class=None,
+    )
+    def export(self, request: Request) -> Any:
+        """The audit events of [start, end) as CSV (at most 366 days), with the list's filters.
+
+        Streamed, oldest first. Cells that a spreadsheet would run as a formula start
+        with a single quote. The export is itself recorded as an `audit.exported` event.
+        """
+        errors: dict[str, Any] = {}
+        query = AuditExportQuerySerializer(data=request.query_params)
+        if not query.is_valid():
+            errors.update(query.errors)
+        filterset = AuditEventFilter(
+            data=request.query_params, queryset=self.get_queryset(), request=request
+        )
+        if not filterset.is_valid():
+            errors.update(filterset.errors)
+        if errors:
+            raise exceptions.ValidationError(errors)
+        start, end = query.validated_data["start"], query.validated_data["end"]
+        used = {k: v for k, v in request.query_params.items() if k in filterset.base_filters}
+        stream = audit_export(
+            actor=request.user,
+            start=start,
+            end=end,
+            tenant=filterset.form.cleaned_data.get("tenant"),
+            queryset=filterset.qs,
+            filters=used,
+            via="api",
+        )
+        return csv_response(stream, start=start, end=end)

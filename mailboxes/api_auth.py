@@ -1,4 +1,10 @@
-"""API key authentication: `Authorization: Bearer <key>`."""
+"""API key authentication: `Authorization: Bearer <key>`.
+
+A key acts as its user, with that user's roles but never with a signed-in session, so it
+carries no second factor of its own. Hard delete (see `mailboxes.access.require_second_factor`)
+therefore asks for the user's current TOTP code in the `X-Clawback-OTP` header, checked only
+when an action needs it: the code is single-use, and other requests must not spend it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from mailboxes.models import ApiKey
+from mailboxes.two_factor import OTP_HEADER_META, ApiSecondFactor
 
 # Writing last_used_at on every request would turn each read into a write; once a
 # minute is precise enough to tell a live key from a dead one.
@@ -34,7 +41,9 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
             ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
-        return key.user, key
+        user = key.user
+        user.is_verified = ApiSecondFactor(user, request.META.get(OTP_HEADER_META, ""))
+        return user, key
 
     def authenticate_header(self, request: Any) -> str:
         return self.keyword

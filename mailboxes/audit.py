@@ -30,7 +30,7 @@ def audit_record(
     if via:
         payload["via"] = via
     user = stored_user(actor)
-    return AuditEvent.objects.create(
+    event = AuditEvent.objects.create(
         tenant=tenant,
         tenant_label=tenant.name if tenant else "",
         actor=user,
@@ -41,3 +41,8 @@ def audit_record(
         target_repr=str(target)[:300] if target is not None else "",
         data=payload,
     )
+    # The outbound stream: a delivery per subscribed webhook, in this transaction.
+    from webhooks.events import audit_recorded
+
+    audit_recorded(event)
+    return event

@@ -1,4 +1,4 @@
-"""Query filters for the tenant, mailbox and message endpoints.
+"""Query filters for the tenant, mailbox, message and audit event endpoints.
 
 Choice filters that name rows (tenant, message) only accept rows the caller may
 see, so another tenant's id is "not a valid choice", exactly like an id that
@@ -8,6 +8,7 @@ does not exist. A bad value is a 400 with the parameter's name, never a 500.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,10 +17,12 @@ from django import forms
 from django.db import models
 from django.db.models import Exists, OuterRef
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from django_filters.utils import translate_validation
 from rest_framework.exceptions import ValidationError
 
 from mailboxes.models import (
+    AuditEvent,
     AuthorizationStatus,
     Delivery,
     DeliveryStatus,
@@ -72,6 +75,32 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date and time, given to the query in UTC.
+
+    9999-12-31T23:00-05:00 parses, but lies past the last UTC instant: the query would
+    overflow (a 500), so it is refused like any other bad date. Offsets beyond ±15:59
+    parse too, but PostgreSQL refuses them: in UTC they are no longer there.
+    """
+
+    def to_python(self, value: Any) -> datetime | None:
+        moment = super().to_python(value)
+        if moment is not None:
+            try:
+                moment = moment.astimezone(UTC)
+            except OverflowError:
+                raise forms.ValidationError(
+                    self.error_messages["invalid"], code="invalid"
+                ) from None
+        return moment
+
+
+class IsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """ISO 8601 filter whose out-of-range values are a 400, not a 500 (UtcIsoDateTimeField)."""
+
+    field_class = UtcIsoDateTimeField
+
+
 class TenantFilter(filters.FilterSet):
     provider = django_filters.ChoiceFilter(choices=Provider.choices)
     authorization_status = django_filters.ChoiceFilter(choices=AuthorizationStatus.choices)
@@ -109,10 +138,10 @@ class MessageFilter(filters.FilterSet):
     internet_message_id = django_filters.CharFilter(
         method="filter_internet_message_id", help_text="Message-ID, angle brackets optional."
     )
-    received_after = django_filters.IsoDateTimeFilter(
+    received_after = IsoDateTimeFilter(
         field_name="received_at", lookup_expr="gte", help_text="Received at or after (ISO 8601)."
     )
-    received_before = django_filters.IsoDateTimeFilter(
+    received_before = IsoDateTimeFilter(
         field_name="received_at", lookup_expr="lt", help_text="Received before (ISO 8601)."
     )
     retracted = StrictBooleanFilter(
@@ -173,3 +202,42 @@ def filter_messages(
     if not filterset.is_valid():
         raise translate_validation(filterset.errors)
     return filterset.qs
+
+
+class AuditEventFilter(filters.FilterSet):
+    """The audit trail's list (and export) filters."""
+
+    tenant = TenantChoiceFilter()
+    action = django_filters.CharFilter(
+        method="filter_action",
+        help_text="An action (policy.updated), or every action under a prefix (policy.*).",
+    )
+    actor = django_filters.CharFilter(
+        field_name="actor_label", lookup_expr="iexact", help_text="User name, or 'system'."
+    )
+    target_type = django_filters.CharFilter(help_text="e.g. mailboxes.message")
+    target_id = django_filters.CharFilter()
+    created_after = IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="At or after (ISO 8601)."
+    )
+    created_before = IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Before (ISO 8601)."
+    )
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "tenant",
+            "action",
+            "actor",
+            "target_type",
+            "target_id",
+            "created_after",
+            "created_before",
+        ]
+
+    def filter_action(self, queryset: models.QuerySet, name: str, value: str) -> models.QuerySet:
+        value = value.strip()
+        if value.endswith(".*"):
+            return queryset.filter(action__startswith=value[:-1])
+        return queryset.filter(action=value)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from mailboxes.models import Delivery, DispositionChange, Mailbox, Message, Tenant
+from mailboxes.audit_export import validate_interval
+from mailboxes.models import AuditEvent, Delivery, DispositionChange, Mailbox, Message, Tenant
 from mailboxes.vocabulary import Disposition
+from metrics.serializers import OffsetDateTimeField
 from retraction.serializers import ActionLogEntrySerializer
 
 
@@ -81,7 +85,9 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 
 class DispositionChangeSerializer(serializers.ModelSerializer):
-    changed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    changed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = DispositionChange
@@ -134,6 +140,29 @@ class VerdictRecipientSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "format": "email"},
+            {
+                "type": "object",
+                "properties": {
+                    "address": {"type": "string", "format": "email"},
+                    "via_group": {
+                        "type": "string",
+                        "format": "email",
+                        "description": "The distribution list this copy came through.",
+                    },
+                },
+                "required": ["address"],
+            },
+        ]
+    }
+)
+class VerdictRecipientField(serializers.JSONField):
+    """An address, or {address, via_group} for a copy a list expanded to."""
+
+
 class VerdictSerializer(serializers.Serializer):
     """One message as a detection system reports it."""
 
@@ -146,7 +175,7 @@ class VerdictSerializer(serializers.Serializer):
     subject = serializers.CharField(required=False)
     received_at = serializers.DateTimeField(required=False)
     recipients = serializers.ListField(
-        child=serializers.JSONField(),
+        child=VerdictRecipientField(),
         help_text="Addresses, or {address, via_group} objects for copies a list expanded to.",
     )
     disposition = serializers.ChoiceField(
@@ -181,3 +210,48 @@ class IngestReportSerializer(serializers.Serializer):
     unchanged = serializers.IntegerField()
     invalid = serializers.IntegerField()
     results = IngestResultSerializer(many=True)
+
+
+# --- The audit trail -----------------------------------------------------------------------
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    """One audit event: who did what to which object, when (read only, never changed)."""
+
+    actor = serializers.CharField(source="actor_label", read_only=True)
+    via = serializers.SerializerMethodField(help_text="The door: admin, api, command, task.")
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "tenant",
+            "tenant_label",
+            "actor",
+            "actor_id",
+            "action",
+            "target_type",
+            "target_id",
+            "target_repr",
+            "via",
+            "data",
+        ]
+        read_only_fields = fields
+
+    def get_via(self, obj: AuditEvent) -> str:
+        return obj.data.get("via", "") if isinstance(obj.data, dict) else ""
+
+
+class AuditExportQuerySerializer(serializers.Serializer):
+    """?start=&end= of an audit export (both required; at most 366 days)."""
+
+    start = OffsetDateTimeField(help_text="Interval start, inclusive (ISO 8601 with offset).")
+    end = OffsetDateTimeField(help_text="Interval end, exclusive (ISO 8601 with offset).")
+
+    def validate(self, attrs: dict) -> dict:
+        try:
+            validate_interval(attrs.get("start"), attrs.get("end"))
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs

@@ -45,7 +45,7 @@ from mailboxes.admin_base import (
 from mailboxes.admin_site import tenant_roles
 from mailboxes.models import Delivery, Message, Provider, Tenant
 from mailboxes.vocabulary import Action, Disposition, PolicyAction
-from retraction.forms import ReclassifyForm, RetractForm
+from retraction.forms import PolicyForm, ReclassifyForm, RetractForm
 from retraction.models import (
     JOB_OPEN_STATES,
     AttemptStatus,
@@ -619,6 +619,11 @@ class RetractionActionsMixin:
             )
             return HttpResponseRedirect(back_url)
         matches = cl.queryset.retractable()
+        if TENANT_PARAM in params:
+            # Django drops the parameter of a filter with one choice (a user of one tenant):
+            # naming another tenant must find nothing, not every message of the user's own.
+            tenant_id = params[TENANT_PARAM]
+            matches = matches.filter(tenant_id=tenant_id) if tenant_id.isdigit() else matches.none()
         job_filter = search_to_filter(params)
         message_ids: dict[int, list[int]] = {}
         if job_filter is None:
@@ -734,6 +739,12 @@ class RetractionPolicyAdmin(TenantScopedAdmin):
     search_fields = ["tenant__name", "disposition"]
     fields = ["tenant", "disposition", "action", "enabled", "updated_at", "updated_by"]
     readonly_fields = ["tenant", "disposition", "updated_at", "updated_by"]
+    form = PolicyForm
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        # The form checks the second factor a live hard-delete policy needs, so it can say so.
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
 
     def save_model(self, request: HttpRequest, obj: RetractionPolicy, form: Any, change: bool):
         # The form already wrote the new values onto obj; the service compares against

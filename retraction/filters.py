@@ -8,7 +8,12 @@ import django_filters
 from django.db import models
 from django_filters import rest_framework as filters
 
-from mailboxes.filters import StrictBooleanFilter, TenantChoiceFilter, visible_messages
+from mailboxes.filters import (
+    IsoDateTimeFilter,
+    StrictBooleanFilter,
+    TenantChoiceFilter,
+    visible_messages,
+)
 from mailboxes.vocabulary import Action, FailureReason, PolicyAction, ReadState
 from retraction.models import (
     AttemptStatus,
@@ -50,10 +55,10 @@ class RetractionAttemptFilter(filters.FilterSet):
     mode = django_filters.ChoiceFilter(choices=Mode.choices)
     action = django_filters.ChoiceFilter(choices=Action.choices)
     read_state = django_filters.ChoiceFilter(choices=ReadState.choices)
-    completed_after = django_filters.IsoDateTimeFilter(
+    completed_after = IsoDateTimeFilter(
         field_name="completed_at", lookup_expr="gte", help_text="Completed at or after (ISO 8601)."
     )
-    completed_before = django_filters.IsoDateTimeFilter(
+    completed_before = IsoDateTimeFilter(
         field_name="completed_at", lookup_expr="lt", help_text="Completed before (ISO 8601)."
     )
 

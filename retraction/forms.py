@@ -11,7 +11,9 @@ from typing import Any
 
 from django import forms
 
-from mailboxes.vocabulary import Action, Disposition
+from mailboxes.access import SecondFactorRequired, require_second_factor
+from mailboxes.vocabulary import Action, Disposition, PolicyAction
+from retraction.models import RetractionPolicy
 
 RETRACT_ACTIONS = [Action.JUNK, Action.TRASH, Action.SOFT_DELETE, Action.HARD_DELETE]
 
@@ -84,3 +86,27 @@ class ReclassifyForm(forms.Form):
         help_text="Why (kept in the disposition history).",
         widget=forms.TextInput(attrs={"size": 60}),
     )
+
+
+class PolicyForm(forms.ModelForm):
+    """A policy change in the admin: making hard delete the live action needs a second factor.
+
+    `actor` is set per request (RetractionPolicyAdmin.get_form); `policy_update` checks again.
+    """
+
+    actor: Any = None
+
+    class Meta:
+        model = RetractionPolicy
+        fields = ["action", "enabled"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        live_before = self.instance.effective_action == PolicyAction.HARD_DELETE
+        live_after = data.get("enabled") and data.get("action") == PolicyAction.HARD_DELETE
+        if live_after and not live_before:
+            try:
+                require_second_factor(self.actor)
+            except SecondFactorRequired as exc:
+                self.add_error("action", str(exc))
+        return data

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from mailboxes.api_base import ScopedTenantField
 from mailboxes.filters import MESSAGE_FILTER_PARAMS, filter_messages
 from mailboxes.models import Message, Tenant
-from mailboxes.vocabulary import Action, Disposition, PolicyAction
+from mailboxes.vocabulary import Action, Disposition, FailureReason, PolicyAction
 from retraction.models import RetractionAttempt, RetractionJob, RetractionPolicy
 
 # A message_ids list is stored on the job row; past this, use a filter.
@@ -19,7 +19,9 @@ MAX_JOB_MESSAGE_IDS = 10_000
 class PolicySerializer(serializers.ModelSerializer):
     """One tenant's policy for one disposition; only `action` and `enabled` change."""
 
-    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    updated_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     confirm_hard_delete = serializers.BooleanField(
         write_only=True,
         required=False,
@@ -59,11 +61,23 @@ class PolicySerializer(serializers.ModelSerializer):
         return attrs
 
 
+def reason_field() -> serializers.ChoiceField:
+    """The failure reason, "" while there is none.
+
+    Declared because a read-only model field loses allow_blank, and the schema then
+    leaves "" out of the enum.
+    """
+    return serializers.ChoiceField(choices=FailureReason.choices, allow_blank=True, read_only=True)
+
+
 class ActionLogEntrySerializer(serializers.ModelSerializer):
     """One attempt as shown in a message's action log."""
 
+    reason = reason_field()
     recipient = serializers.CharField(source="delivery.recipient", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = RetractionAttempt
@@ -83,8 +97,11 @@ class ActionLogEntrySerializer(serializers.ModelSerializer):
 
 
 class RetractionAttemptSerializer(serializers.ModelSerializer):
+    reason = reason_field()
     recipient = serializers.CharField(source="delivery.recipient", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = RetractionAttempt
@@ -146,13 +163,16 @@ class RetractionJobSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Tenant id; may be left out by a caller who sees exactly one tenant.",
     )
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     succeeded = serializers.IntegerField(read_only=True)
     failed = serializers.IntegerField(read_only=True)
     pending = serializers.IntegerField(read_only=True, help_text="Queued or running attempts.")
     cancelled = serializers.IntegerField(read_only=True)
     message_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1),
+        # Ids are 64-bit: a larger number would overflow the query, not just miss.
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
         write_only=True,
         required=False,
         allow_empty=False,

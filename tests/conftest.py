@@ -52,3 +52,28 @@ def _fast_password_hashing(django_test_environment) -> Iterator[None]:
 
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(django_test_environment, tmp_path_factory) -> Iterator[None]:
+    """The default file cache, in a directory of this test run's own.
+
+    var/cache (or Redis, with REDIS_URL) is shared by every test run on the machine and
+    by the demo: API rate limit counters from elsewhere would count here, and clearing
+    a Redis cache would flush the task queue's keys too.
+    """
+    from django.test import override_settings
+
+    location = str(tmp_path_factory.mktemp("cache"))
+    backend = "django.core.cache.backends.filebased.FileBasedCache"
+    with override_settings(CACHES={"default": {"BACKEND": backend, "LOCATION": location}}):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(_private_cache) -> Iterator[None]:
+    """Every test starts with no cached state (API rate limit counters included)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -14,6 +14,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.http import HttpRequest
 from django.test import TestCase, override_settings
 
 from mailboxes.demo import DEMO_TENANTS
@@ -32,6 +33,12 @@ from mailboxes.models import (
 )
 from mailboxes.vocabulary import Disposition
 from retraction.models import DEFAULT_POLICY, RetractionPolicy
+
+
+def sign_in(**credentials: str):
+    """authenticate() as the login page calls it: with a request, which django-axes needs."""
+    return authenticate(HttpRequest(), **credentials)
+
 
 COUNTED = (
     Tenant,
@@ -153,8 +160,8 @@ class SeededDemoTests(TestCase):
         password = printed["Password"]
         self.assertGreaterEqual(len(password), 12)
         self.assertIn("/admin/", output)
-        admin = authenticate(username="admin", password=password)
-        analyst = authenticate(username="analyst", password=password)
+        admin = sign_in(username="admin", password=password)
+        analyst = sign_in(username="analyst", password=password)
         self.assertTrue(admin.is_superuser and admin.is_staff)
         self.assertTrue(analyst.is_staff)
         self.assertFalse(analyst.is_superuser)
@@ -180,14 +187,14 @@ class ReseedDemoTests(TestCase):
         _, first = seed()
         _, second = seed()
         self.assertNotEqual(first["Password"], second["Password"])
-        self.assertIsNone(authenticate(username="admin", password=first["Password"]))
-        self.assertIsNotNone(authenticate(username="admin", password=second["Password"]))
+        self.assertIsNone(sign_in(username="admin", password=first["Password"]))
+        self.assertIsNotNone(sign_in(username="admin", password=second["Password"]))
 
     def test_it_takes_the_password_from_the_environment(self) -> None:
         with mock.patch.dict(os.environ, {"CLAWBACK_DEMO_PASSWORD": "chosen-demo-password"}):
             _, printed = seed()
         self.assertEqual(printed["Password"], "chosen-demo-password")
-        self.assertIsNotNone(authenticate(username="analyst", password="chosen-demo-password"))
+        self.assertIsNotNone(sign_in(username="analyst", password="chosen-demo-password"))
 
     def test_it_prints_an_api_key_that_authenticates_and_revokes_the_previous_one(self) -> None:
         _, first = seed()

@@ -217,7 +217,8 @@ def _sane(moment: datetime | None, now: datetime) -> datetime | None:
         moment = moment.replace(tzinfo=UTC)
     if not (_EARLIEST <= moment <= now + _FUTURE_SLACK):
         return None
-    return moment
+    # In UTC: Python allows offsets up to ±23:59, PostgreSQL refuses those beyond ±15:59.
+    return moment.astimezone(UTC)
 
 
 def _parse_date(value: str) -> datetime | None:

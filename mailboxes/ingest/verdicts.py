@@ -32,15 +32,20 @@ NO_SUCH_TENANT = "No tenant with this id or slug."
 FUTURE_SLACK = timedelta(days=1)
 
 
+# Database ids are signed 64-bit; a larger number names no row (and overflows the query).
+MAX_ID = 2**63 - 1
+
+
 def tenant_ref(value: Any) -> int | str | None:
     """A tenant reference as an id (int) or a slug (str); None if it is neither."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
+        return value if -MAX_ID <= value <= MAX_ID else None
     if isinstance(value, str):
         text = value.strip()
-        if text.isdigit() and len(text) < 19:
+        # isdigit() alone lets "²" through, which int() refuses.
+        if text.isascii() and text.isdigit() and len(text) < 19:
             return int(text)
         if text and len(text) <= 64:
             return text
@@ -71,6 +76,11 @@ def parse_received_at(value: Any, now: datetime) -> datetime | None:
         raise ValueError("Not a date and time; use ISO 8601, e.g. 2025-01-31T08:15:00Z.")
     if timezone.is_naive(moment):
         moment = moment.replace(tzinfo=UTC)
+    try:
+        # In UTC: Python allows offsets up to ±23:59, PostgreSQL refuses those beyond ±15:59.
+        moment = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 lies before the first UTC instant
+        raise ValueError("Out of range; use ISO 8601, e.g. 2025-01-31T08:15:00Z.") from None
     if moment > now + FUTURE_SLACK:
         raise ValueError("Lies in the future; is the time zone right?")
     return moment

@@ -197,6 +197,8 @@ class ApiKey(models.Model):
         parts = raw.split("_", 2)  # the random part may contain "_" too
         if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
             return None
+        if not (parts[1].isascii() and parts[1].isalnum()):
+            return None  # not a prefix we issue (and a NUL would fail the query on PostgreSQL)
         key = cls.objects.active().select_related("user").filter(prefix=parts[1]).first()
         if key is None or not secrets.compare_digest(key.key_hash, hash_api_key(raw)):
             return None

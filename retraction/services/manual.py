@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from mailboxes.access import Role, require_role, stored_user
+from mailboxes.access import Role, require_role, require_second_factor, stored_user
 from mailboxes.audit import audit_record
 from mailboxes.models import Delivery, DeliveryStatus, Message, Tenant
 from mailboxes.vocabulary import Action
@@ -20,7 +20,11 @@ from retraction.services.decide import attempts_enqueue
 def check_action_allowed(
     *, actor: Any, tenant: Tenant | int, action: str, confirm_hard_delete: bool
 ) -> None:
-    """Analysts retract and undo; hard delete needs a tenant admin and an explicit yes."""
+    """Analysts retract and undo; hard delete needs a tenant admin, a yes, a second factor.
+
+    The second factor (`require_second_factor`): a session signed in with a TOTP code, an
+    API key request with a current code in X-Clawback-OTP, or a shell operator.
+    """
     if action not in Action.values:
         raise ValidationError({"action": [f"'{action}' is not one of {', '.join(Action.values)}."]})
     if action == Action.HARD_DELETE:
@@ -34,6 +38,7 @@ def check_action_allowed(
                     ]
                 }
             )
+        require_second_factor(actor)
     else:
         require_role(actor, tenant, Role.ANALYST)
 

@@ -27,6 +27,7 @@ from mailboxes.providers import provider_for
 from mailboxes.providers.base import ACTION_TARGET_FOLDER, Outcome, ProviderError, WorkItem
 from mailboxes.vocabulary import Action, FailureReason, ReadState
 from retraction.models import AttemptStatus, RetractionAttempt
+from webhooks.events import attempts_finished
 
 log = logging.getLogger(__name__)
 
@@ -265,6 +266,7 @@ def _record(attempts: list[RetractionAttempt], outcomes: Iterable[Outcome]) -> N
             ["status", "reason", "read_state", "provider_message_id", "detail", "completed_at"],
         )
         _update_rows(Delivery, deliveries, ["status", "provider_message_id"])
+        attempts_finished(attempts)  # webhooks: no query unless a tenant has one
         tenant = attempts[0].tenant
         if unauthorized is not None:
             Tenant.objects.filter(pk=tenant.pk).update(

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from mailboxes.access import Role, require_role, stored_user
+from mailboxes.access import Role, require_role, require_second_factor, stored_user
 from mailboxes.audit import audit_record
 from mailboxes.models import Tenant
 from mailboxes.vocabulary import PolicyAction
@@ -50,6 +50,9 @@ def policy_update(
     after = {name: getattr(policy, name) for name in POLICY_FIELDS}
     if after == before:
         return policy
+    if policy.effective_action == PolicyAction.HARD_DELETE:
+        # A live hard-delete policy is a standing hard delete: the same rule as by hand.
+        require_second_factor(actor)
     with transaction.atomic():
         policy.updated_at = timezone.now()
         policy.updated_by = stored_user(actor)

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from retraction.models import AttemptStatus, RetractionAttempt
+from retraction.models import AttemptStatus, JobState, RetractionAttempt, RetractionJob
 
 
 def attempts_sweep() -> int:
@@ -19,7 +19,9 @@ def attempts_sweep() -> int:
     it is safe: the copy is located again, and one already moved is reported as
     "already there". Queued attempts older than a grace period are dispatched
     again (their task may have been lost with a broker restart); claims are
-    conditional, so a duplicate task finds nothing to claim.
+    conditional, so a duplicate task finds nothing to claim. Jobs still pending
+    after the grace period are dispatched again for the same reason (discovery
+    claims its job conditionally too).
     """
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.RETRACTION_STALE_AFTER)
@@ -38,4 +40,15 @@ def attempts_sweep() -> int:
         from retraction.tasks import dispatch_attempts
 
         dispatch_attempts(forgotten)
-    return requeued + len(forgotten)
+    unstarted = list(
+        RetractionJob.objects.all_tenants()
+        .filter(state=JobState.PENDING, created_at__lt=grace_before)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:1000]
+    )
+    if unstarted:
+        from retraction.tasks import dispatch_job
+
+        for job_id in unstarted:
+            dispatch_job(job_id)
+    return requeued + len(forgotten) + len(unstarted)

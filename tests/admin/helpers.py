@@ -19,6 +19,8 @@ from mailboxes.models import ApiKey, AuditEvent, Membership
 from mailboxes.services import api_key_issue
 from retraction.models import RetractionAttempt, RetractionJob
 from tests.base import TwoTenantsTestCase
+from tests.webhooks.factories import add_webhook_rows
+from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 # Strings that only alpha's rows and people produce: none may reach charlie (beta only).
 ALPHA_MARKERS = (
@@ -97,6 +99,7 @@ class AdminTestCase(TwoTenantsTestCase):
                 tenant=tenant, action="trash", message_ids=[objects["message"].pk], discovered=1
             )
             RetractionAttempt.objects.filter(pk=objects["attempt"].pk).update(job=job)
+            add_webhook_rows(objects, tenant)
 
     def rows_of(self, which: str) -> dict[type[models.Model], models.Model]:
         """One row of tenant `which` ("alpha" or "beta") per access-controlled admin model."""
@@ -116,6 +119,8 @@ class AdminTestCase(TwoTenantsTestCase):
             RetractionAttempt: objects["attempt"],
             RetractionJob: RetractionJob.objects.get(tenant=tenant),
             AuditEvent: AuditEvent.objects.filter(tenant=tenant).earliest("id"),
+            WebhookEndpoint: objects["webhook"],
+            WebhookDelivery: objects["webhook_delivery"],
         }
 
     def alpha_rows(self) -> dict[type[models.Model], models.Model]:

@@ -37,6 +37,7 @@ from retraction.models import (
 from retraction.services.jobs import job_discover
 from tests.admin.helpers import AdminTestCase, admin_url, change_url
 from tests.factories import make_message
+from tests.two_factor import force_verified_login
 
 
 def url_of(obj: Any, view: str) -> str:
@@ -173,13 +174,17 @@ class HardDeleteTests(ActionTestCase):
         )
         self.assertContains(response, "tick this box to confirm it")
         self.assertFalse(self.attempts().exists())
-        self.act(
-            self.alice,
-            [self.message],
-            "retract",
-            confirm="yes",
-            move_to="hard_delete",
-            confirm_hard_delete="on",
+        # Hard delete also needs a session signed in with a code (tests/admin/test_two_factor.py).
+        force_verified_login(self.client, self.alice)
+        self.client.post(
+            admin_url(Message),
+            {
+                "action": "retract",
+                ACTION_CHECKBOX_NAME: [self.message.pk],
+                "confirm": "yes",
+                "move_to": "hard_delete",
+                "confirm_hard_delete": "on",
+            },
         )
         self.assertEqual(
             self.attempts(action=Action.HARD_DELETE, requested_by=self.alice).count(), 4

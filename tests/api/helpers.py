@@ -12,8 +12,10 @@ from rest_framework.test import APIClient
 from rest_framework.viewsets import ViewSetMixin
 
 from config.api_urls import router
+from mailboxes.models import AuditEvent
 from retraction.models import JobState, RetractionJob
 from tests.base import TwoTenantsTestCase
+from tests.webhooks.factories import add_webhook_rows
 
 API_PREFIX = "api/v1/"
 # Methods that are not endpoints of their own.
@@ -107,6 +109,8 @@ class ApiTestCase(TwoTenantsTestCase):
             )
             attempt.job = objects["job"]
             attempt.save(update_fields=["job"])
+            objects["audit_event"] = AuditEvent.objects.filter(tenant=tenant).earliest("id")
+            add_webhook_rows(objects, tenant)
 
     def call(self, user: Any, method: str, url: str, data: Any = None, **extra: Any) -> Any:
         """Request `url` as `user` (None: anonymous); JSON in, response out."""

@@ -6,7 +6,10 @@ an entry in OBJECT_FOR (which of TwoTenantsTestCase's objects its detail URLs us
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+
+from django.utils import timezone
 
 from mailboxes.api_base import ScopedViewSet
 from retraction.models import RetractionPolicy
@@ -21,11 +24,22 @@ OBJECT_FOR = {
     "retraction": "attempt",
     "retraction-job": "job",
     "metrics-retractions": "attempt",
+    "audit-event": "audit_event",
+    "webhook": "webhook",
+    "webhook-delivery": "webhook_delivery",
 }
 # Endpoints that answer one summary of the rows the caller may see, not a list: the
 # list tests skip them; test_it_refuses_alpha_tenant_in_summaries covers them here
 # (and each has its own counting tests, e.g. tests/metrics/test_api.py).
 SUMMARIES: set[str] = {"metrics-retractions"}
+# Endpoints (by URL name) that answer a file, not a JSON list, and need these parameters;
+# the list tests skip them, test_it_exports_no_alpha_rows_to_the_outsider covers them.
+EXPORTS: dict[str, dict[str, str]] = {
+    "audit-event-export": {
+        "start": (timezone.now() - timedelta(days=1)).isoformat(),
+        "end": (timezone.now() + timedelta(days=1)).isoformat(),
+    },
+}
 
 ALPHA_MARKERS = (
     "Alpha Corp",
@@ -53,8 +67,33 @@ class IsolationTests(ApiTestCase):
         return [
             r
             for r in api_routes()
-            if not r.is_detail and "get" in r.methods and r.key not in SUMMARIES
+            if not r.is_detail
+            and "get" in r.methods
+            and r.key not in SUMMARIES
+            and r.name not in EXPORTS
         ]
+
+    def test_it_exports_no_alpha_rows_to_the_outsider(self) -> None:
+        routes = [r for r in api_routes() if r.name in EXPORTS]
+        self.assertEqual(len(routes), len(EXPORTS))
+        for route in routes:
+            params = EXPORTS[route.name]
+            with self.subTest(route=str(route)):
+                alpha = self.call(
+                    self.charlie, "get", route.url(), {**params, "tenant": self.alpha.pk}
+                )
+                missing = self.call(
+                    self.charlie, "get", route.url(), {**params, "tenant": MISSING_PK}
+                )
+                self.assertEqual(alpha.status_code, 400)
+                self.assertIn("tenant", alpha.json())
+                self.assertEqual(alpha.content, missing.content)
+                own = self.call(self.charlie, "get", route.url(), params)
+                self.assertEqual(own.status_code, 200)
+                text = b"".join(own.streaming_content).decode()
+                self.assertIn("Beta Ltd", text, "beta's own rows are exported")
+                for marker in ALPHA_MARKERS:
+                    self.assertNotIn(marker, text)
 
     def test_it_refuses_alpha_tenant_in_summaries(self) -> None:
         routes = [r for r in api_routes() if r.key in SUMMARIES]
@@ -95,7 +134,8 @@ class IsolationTests(ApiTestCase):
         self.assertTrue(detail_routes)
         policy_before = list(RetractionPolicy.objects.for_tenant(self.alpha).values())
         for route in detail_routes:
-            for method in route.methods:
+            # DELETE last: charlie's own row is gone after it.
+            for method in sorted(route.methods, key=lambda m: m == "delete"):
                 with self.subTest(route=str(route), method=method):
                     alpha = self.call(self.charlie, method, route.url(self.obj(route, "alpha").pk))
                     missing = self.call(self.charlie, method, route.url(MISSING_PK))

@@ -6,9 +6,10 @@ from mailboxes.models import AuditEvent
 from mailboxes.vocabulary import PolicyAction
 from retraction.models import RetractionPolicy
 from tests.api.helpers import ApiTestCase
+from tests.two_factor import VerifiedApiCalls
 
 
-class PolicyWriteTests(ApiTestCase):
+class PolicyWriteTests(VerifiedApiCalls, ApiTestCase):
     def setUp(self) -> None:
         self.policy = self.alpha_objects["policy"]
         self.url = f"/api/v1/policies/{self.policy.pk}/"
@@ -77,7 +78,7 @@ class PolicyWriteTests(ApiTestCase):
         )
         self.assertEqual(response.status_code, 400)
 
-        response = self.call(
+        response = self.call_verified(
             self.alice, "patch", self.url, {"action": "hard_delete", "confirm_hard_delete": True}
         )
         self.assertEqual(response.status_code, 200, response.content)
@@ -98,7 +99,7 @@ class PolicyWriteTests(ApiTestCase):
         self.assertEqual(response.status_code, 400)
         self.assertIn("confirm_hard_delete", response.json())
         self.assertFalse(self.reload().enabled)
-        response = self.call(
+        response = self.call_verified(
             self.alice, "patch", self.url, {"enabled": True, "confirm_hard_delete": True}
         )
         self.assertEqual(response.status_code, 200)

@@ -15,6 +15,7 @@ from retraction.services.jobs import job_counts, job_discover
 from tests.api.helpers import ApiTestCase
 from tests.api.test_isolation import ALPHA_MARKERS
 from tests.factories import make_message
+from tests.two_factor import VerifiedApiCalls
 
 JOB_FIELDS = {
     "id",
@@ -33,15 +34,21 @@ JOB_FIELDS = {
 }
 
 
-class EndpointTestCase(ApiTestCase):
+class EndpointTestCase(VerifiedApiCalls, ApiTestCase):
     def setUp(self) -> None:
         self.message = self.alpha_objects["message"]
         self.copies = self.message.deliveries.count()
 
-    def post(self, user: Any, url: str, data: Any = None) -> tuple[Any, list[Any]]:
-        """POST as `user`; returns the response and the on-commit callbacks (not run)."""
+    def post(
+        self, user: Any, url: str, data: Any = None, *, second_factor: bool = False
+    ) -> tuple[Any, list[Any]]:
+        """POST as `user`; returns the response and the on-commit callbacks (not run).
+
+        `second_factor`: from a session signed in with a code, as hard delete needs.
+        """
+        call = self.call_verified if second_factor else self.call
         with self.captureOnCommitCallbacks(execute=False) as callbacks:
-            response = self.call(user, "post", url, data)
+            response = call(user, "post", url, data)
         return response, callbacks
 
     def new_attempts(self, **filters: Any) -> list[RetractionAttempt]:
@@ -104,7 +111,10 @@ class RetractTests(EndpointTestCase):
         self.assertIn("confirm_hard_delete", response.json())
         self.assertEqual(self.new_attempts(), [])
         response, _ = self.post(
-            self.alice, self.url(), {"action": "hard_delete", "confirm_hard_delete": True}
+            self.alice,
+            self.url(),
+            {"action": "hard_delete", "confirm_hard_delete": True},
+            second_factor=True,
         )
         self.assertEqual(response.status_code, 202, response.content)
         self.assertEqual(len(self.new_attempts(action="hard_delete")), self.copies)
@@ -210,12 +220,14 @@ class ReclassifyTests(EndpointTestCase):
 class RetractionJobTests(EndpointTestCase):
     url = "/api/v1/retraction-jobs/"
 
-    def create(self, user: Any, status: int = 201, **data: Any) -> dict[str, Any]:
+    def create(
+        self, user: Any, status: int = 201, *, second_factor: bool = False, **data: Any
+    ) -> dict[str, Any]:
         data.setdefault("tenant", self.alpha.pk)
         data.setdefault("action", "trash")
         if data["tenant"] is None:
             del data["tenant"]
-        response, self.callbacks = self.post(user, self.url, data)
+        response, self.callbacks = self.post(user, self.url, data, second_factor=second_factor)
         self.assertEqual(response.status_code, status, response.content)
         return response.json()
 
@@ -253,7 +265,9 @@ class RetractionJobTests(EndpointTestCase):
             "confirm_hard_delete", self.create(self.alice, 400, action="hard_delete", **data)
         )
         self.assertEqual(self.new_jobs(), [])
-        self.create(self.alice, action="hard_delete", confirm_hard_delete=True, **data)
+        self.create(
+            self.alice, action="hard_delete", confirm_hard_delete=True, second_factor=True, **data
+        )
         self.create(self.root, **data)
         self.assertEqual(len(self.new_jobs()), 2)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailboxes.models import Tenant
 from tests.api.helpers import ApiTestCase, api_routes
-from tests.api.test_isolation import OBJECT_FOR
+from tests.api.test_isolation import EXPORTS, OBJECT_FOR
 
 ALPHA_SECRET = "S3CRET-alpha-client-secret-7f2c"
 BETA_SECRET = "S3CRET-beta-private-key-91ab"
@@ -52,9 +52,14 @@ class SecretTests(ApiTestCase):
                 else:
                     urls = [route.url()]
                 for url in urls:
-                    response = self.call(user, "get", url)
+                    response = self.call(user, "get", url, EXPORTS.get(route.name))
                     self.assertEqual(response.status_code, 200, url)
-                    self.assert_clean(response.content, f"{user} {url}")
+                    content = (
+                        b"".join(response.streaming_content)
+                        if response.streaming
+                        else response.content
+                    )
+                    self.assert_clean(content, f"{user} {url}")
                     checked += 1
         self.assertGreaterEqual(checked, 10)
 

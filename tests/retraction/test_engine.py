@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from mailboxes.access import AccessDenied, Role
+from mailboxes.access import AccessDenied, Role, SecondFactorRequired
 from mailboxes.models import AuthorizationStatus, DeliveryStatus
 from mailboxes.vocabulary import Action, Disposition, FailureReason, ReadState
 from retraction.models import AttemptStatus, Mode, RetractionAttempt
@@ -13,6 +13,7 @@ from retraction.services.decide import message_reclassify
 from retraction.services.manual import retraction_request, retraction_undo
 from tests.factories import grant, make_user
 from tests.retraction.helpers import delivered, folder_of, outcomes
+from tests.two_factor import verified
 
 pytestmark = pytest.mark.django_db
 
@@ -208,9 +209,17 @@ def test_it_demands_admin_and_confirmation_for_hard_delete(
         retraction_request(
             actor=admin_user, tenant=tenants.beta, action="hard_delete", messages=[message]
         )
-    with django_capture_on_commit_callbacks(execute=True):
+    with pytest.raises(SecondFactorRequired):
         retraction_request(
             actor=admin_user,
+            tenant=tenants.beta,
+            action="hard_delete",
+            messages=[message],
+            confirm_hard_delete=True,
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        retraction_request(
+            actor=verified(admin_user),  # as from a session signed in with a code
             tenant=tenants.beta,
             action="hard_delete",
             messages=[message],

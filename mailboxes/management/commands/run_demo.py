@@ -198,6 +198,15 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
+DEMO_BANNER = """\
+==============================================================================
+  THIS IS THE CLAWBACK DEMO, NOT A PRODUCTION SETUP.
+  Demo mode (DEBUG=1): built-in demo secrets, demo users and data, and a provider
+  emulator in place of Microsoft 365 and Google Workspace. Never expose it.
+  For production see README.md, "Running in production".
+=============================================================================="""
+
+
 class Command(BaseCommand):
     help = (
         "Run the demo in the foreground: migrate, seed the demo data, then the web "
@@ -220,7 +229,12 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEMO:
-            raise CommandError("run_demo only runs in demo mode (DEBUG=1).")
+            raise CommandError(
+                "run_demo is the demo and only runs in demo mode (DEBUG=1); this is a "
+                "production configuration. Run gunicorn and qcluster instead (README, "
+                "'Running in production')."
+            )
+        self.stdout.write(self.style.WARNING(DEMO_BANNER))
         host, port = options["host"], options["port"]
         if _port_open(host, port):
             raise CommandError(f"Port {port} is already in use; choose another with PORT=...")

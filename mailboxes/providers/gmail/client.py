@@ -25,6 +25,7 @@ from google_auth_httplib2 import AuthorizedHttp
 from googleapiclient import discovery
 
 from mailboxes.providers.base import (
+    ACTION_TARGET_FOLDER,
     AddressInfo,
     AuthorizationCheck,
     Folder,
@@ -124,8 +125,22 @@ def _folder(label_ids: Sequence[str]) -> str:
     return Folder.OTHER
 
 
-def _located(message: Mapping[str, Any], internet_message_id: str) -> LocatedCopy:
-    labels = message.get("labelIds") or []
+def _object(value: Any, call: str) -> Mapping[str, Any]:
+    """An answer that must be a JSON object; anything else is the provider's error."""
+    if isinstance(value, Mapping):
+        return value
+    raise ProviderError(FailureReason.PROVIDER_ERROR, f"{call}: the answer is not a JSON object")
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _located(message: Any, internet_message_id: str) -> LocatedCopy:
+    message = _object(message, "messages.get")
+    if not message.get("id"):
+        raise ProviderError(FailureReason.PROVIDER_ERROR, "messages.get: the answer has no id")
+    labels = [str(label) for label in _list(message.get("labelIds"))]
     return LocatedCopy(
         provider_id=str(message["id"]),
         folder=_folder(labels),
@@ -134,8 +149,9 @@ def _located(message: Mapping[str, Any], internet_message_id: str) -> LocatedCop
     )
 
 
-def _message_ids(listing: Mapping[str, Any] | None) -> list[str]:
-    return [str(m["id"]) for m in (listing or {}).get("messages") or [] if m.get("id")]
+def _message_ids(listing: Any) -> list[str]:
+    found = _list(_object(listing, "messages.list").get("messages")) if listing is not None else []
+    return [str(m["id"]) for m in found if isinstance(m, Mapping) and m.get("id")]
 
 
 def _scopes_for(action: Action) -> tuple[str, ...]:
@@ -256,7 +272,9 @@ class GmailProvider:
             if error.reason == FailureReason.NOT_A_MAILBOX:
                 error = ProviderError(error.reason, f"admin subject {subject}: {error.detail}")
             return AuthorizationCheck(False, status, str(error), details)
-        details["email_address"] = result.value.get("emailAddress", "")
+        details["email_address"] = str(
+            _object(result.value, "users.getProfile").get("emailAddress", "")
+        )
         # Not needed for junk/trash/undo, but worth showing: the other grants retraction uses.
         details["hard_delete_scope"] = self._token_check(subject, (GMAIL_FULL,))
         details["directory_scopes"] = self._token_check(subject, DIRECTORY_SCOPES)
@@ -336,8 +354,10 @@ class GmailProvider:
             session, [Call("directory.users.get", lambda s: s.users().get(userKey=address))]
         )[0]
         if user.error is None:
-            name = (user.value.get("name") or {}).get("fullName", "")
-            return AddressInfo(address, "user", str(user.value.get("id", "")), name)
+            found = _object(user.value, "directory.users.get")
+            name = found.get("name")
+            name = name.get("fullName", "") if isinstance(name, Mapping) else ""
+            return AddressInfo(address, "user", str(found.get("id", "")), str(name))
         if user.error.status not in (400, 404):
             raise user.error
         # https://developers.google.com/admin-sdk/directory/reference/rest/v1/groups/get
@@ -345,8 +365,10 @@ class GmailProvider:
             session, [Call("directory.groups.get", lambda s: s.groups().get(groupKey=address))]
         )[0]
         if group.error is None:
-            name = group.value.get("name", "")
-            return AddressInfo(address, "group", str(group.value.get("id", "")), name)
+            found = _object(group.value, "directory.groups.get")
+            return AddressInfo(
+                address, "group", str(found.get("id", "")), str(found.get("name", ""))
+            )
         if group.error.status not in (400, 404):
             raise group.error
         return AddressInfo(address, "unknown")
@@ -357,6 +379,7 @@ class GmailProvider:
         members: list[AddressInfo] = []
         seen: set[str] = set()
         page_token: str | None = None
+        tokens_seen: set[str] = set()
         while True:
             # https://developers.google.com/admin-sdk/directory/reference/rest/v1/members/list
             call = Call(
@@ -368,16 +391,25 @@ class GmailProvider:
             page = self._runner.run(session, [call])[0]
             if page.error is not None:
                 raise page.error
-            for member in page.value.get("members") or []:
+            value = _object(page.value, "directory.members.list")
+            for member in _list(value.get("members")):
+                if not isinstance(member, Mapping):
+                    continue
                 email = str(member.get("email") or "").lower()
                 # GROUP entries are the nested groups themselves; CUSTOMER means "everyone".
                 if member.get("type") != "USER" or not email or email in seen:
                     continue
                 seen.add(email)
                 members.append(AddressInfo(email, "user", str(member.get("id", ""))))
-            page_token = page.value.get("nextPageToken")
+            page_token = value.get("nextPageToken")
             if not page_token:
                 return members
+            page_token = str(page_token)
+            if page_token in tokens_seen:  # a provider that pages in circles
+                raise ProviderError(
+                    FailureReason.PROVIDER_ERROR, "directory.members.list: the pages repeat"
+                )
+            tokens_seen.add(page_token)
 
     # -- calls -------------------------------------------------------------------------
 
@@ -455,7 +487,8 @@ class GmailProvider:
         """After an untrash: put the INBOX label back if Gmail did not."""
         if action != Action.INBOX or copy.folder != Folder.TRASH:
             return None
-        if "INBOX" in ((answer or {}).get("labelIds") or []):
+        labels = answer.get("labelIds") if isinstance(answer, Mapping) else None
+        if "INBOX" in _list(labels):
             return None
         return self._modify_call(mailbox, copy.provider_id, ["INBOX"], [])
 
@@ -539,22 +572,46 @@ class GmailProvider:
                 else:
                     steps.append((item, copy, call))
         follow_ups: list[tuple[_Item, LocatedCopy, Call]] = []
+        unsure: list[tuple[_Item, LocatedCopy, ProviderError]] = []
         for (item, copy, _), result in zip(steps, run([s[2] for s in steps]), strict=True):
             item.requests += result.sent
             if result.error is not None:
-                item.copy_errors.append(result.error)
+                if result.unsure:
+                    unsure.append((item, copy, result.error))
+                else:
+                    item.copy_errors.append(result.error)
                 continue
             call = self._follow_up(mailbox, copy, item.action, result.value)  # type: ignore[arg-type]
             if call is None:
                 item.acted += 1
             else:
                 follow_ups.append((item, copy, call))
-        for (item, _, _), result in zip(follow_ups, run([f[2] for f in follow_ups]), strict=True):
+        for (item, copy, _), result in zip(
+            follow_ups, run([f[2] for f in follow_ups]), strict=True
+        ):
             item.requests += result.sent
-            if result.error is not None:
-                item.copy_errors.append(result.error)
-            else:
+            if result.error is None:
                 item.acted += 1
+            elif result.unsure:
+                unsure.append((item, copy, result.error))
+            else:
+                item.copy_errors.append(result.error)
+        # Writes whose retries ran out may have been applied all the same (a timeout, a
+        # 5xx): the copy's labels tell, and an attempt must not say "failed" of a moved copy.
+        calls = [self._get_call(mailbox, copy.provider_id) for _, copy, _ in unsure]
+        for (item, _, error), result in zip(unsure, run(calls), strict=True):
+            item.requests += result.sent
+            if item.action == Action.HARD_DELETE:
+                moved = result.error is not None and result.error.reason == FailureReason.NOT_FOUND
+            else:
+                answer = result.value if isinstance(result.value, Mapping) else {}
+                labels = [str(label) for label in _list(answer.get("labelIds"))]
+                target = ACTION_TARGET_FOLDER.get(item.action)  # type: ignore[arg-type]
+                moved = result.error is None and bool(labels) and _folder(labels) == target
+            if moved:
+                item.acted += 1
+            else:
+                item.copy_errors.append(error)
         for item in items:
             if not item.done:
                 item.finish()

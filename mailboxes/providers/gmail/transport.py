@@ -24,6 +24,10 @@ from mailboxes.vocabulary import FailureReason
 from .auth import DelegatedCredentials, token_error
 from .errors import MAILBOX_FATAL, TRANSPORT_ERRORS, http_error, transport_error
 
+# What google-api-python-client raises on an answer it cannot read (JSON of the wrong
+# shape, a broken batch part): the provider's failure, like a reset connection.
+UNREADABLE: tuple[type[Exception], ...] = (ValueError, LookupError, TypeError)
+
 logger = logging.getLogger(__name__)
 
 
@@ -50,6 +54,7 @@ class Result:
     value: Any = None
     error: ProviderError | None = None
     sent: int = 0  # HTTP requests spent, retries included (a batch part counts as one)
+    unsure: bool = False  # a failed try may have been applied all the same (timeout, 5xx)
 
 
 class Pacer:
@@ -178,6 +183,8 @@ class Runner:
                 results[i].sent += sent
                 if error is not None and error.transient:
                     again.append(i)
+                    if sent and error.reason != FailureReason.THROTTLED:
+                        results[i].unsure = True
             if not again:
                 return
             hints = [results[i].error.retry_after for i in again]  # type: ignore[union-attr]
@@ -217,7 +224,7 @@ class Runner:
             error = http_error(exc.resp.status, exc.content, exc.resp)
         except GoogleAuthError as exc:
             error = token_error(exc, session.subject)
-        except (*TRANSPORT_ERRORS, ValueError) as exc:
+        except (*TRANSPORT_ERRORS, *UNREADABLE) as exc:
             error = transport_error(exc)
         else:
             logger.debug("gmail %s %s: ok", session.subject, call.method)
@@ -255,7 +262,7 @@ class Runner:
             failure = http_error(exc.resp.status, exc.content, exc.resp)
         except GoogleAuthError as exc:
             failure = token_error(exc, session.subject)
-        except (*TRANSPORT_ERRORS, KeyError, ValueError) as exc:
+        except (*TRANSPORT_ERRORS, *UNREADABLE) as exc:
             failure = transport_error(exc)
         if failure is None and len(answers) < len(calls):
             failure = ProviderError(

@@ -20,7 +20,13 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from mailboxes.providers.base import LocatedCopy, Outcome, ProviderError, WorkItem
+from mailboxes.providers.base import (
+    ACTION_TARGET_FOLDER,
+    LocatedCopy,
+    Outcome,
+    ProviderError,
+    WorkItem,
+)
 from mailboxes.providers.graph import ops
 from mailboxes.providers.graph.transport import Reply, RunControl, Transport
 from mailboxes.vocabulary import Action, FailureReason
@@ -200,6 +206,7 @@ class BulkRun:
         subs = [ops.action_sub(mailbox, copy.provider_id, job.action) for job, copy in tasks]
         replies = self.transport.execute(subs, mailbox=mailbox, run=self.control)
         recheck: dict[int, _Job] = {}
+        unsure: list[tuple[_Job, LocatedCopy, ProviderError]] = []
         for (job, copy), reply in zip(tasks, replies, strict=True):
             job.requests += reply.tries
             hard = job.action == Action.HARD_DELETE
@@ -226,9 +233,44 @@ class BulkRun:
                         status=reply.status,
                     )
                 continue
+            if reply.unsure:
+                unsure.append((job, copy, reply.error))
+                continue
             if job.error is None:
                 job.error = reply.error
+        self._settle(mailbox, unsure)
         self._recheck(mailbox, [j for j in recheck.values() if j.error is None])
+
+    def _settle(self, mailbox: str, unsure: list[tuple[_Job, LocatedCopy, ProviderError]]) -> None:
+        """Writes whose retries ran out: done if a fresh look-up finds the copy moved.
+
+        A try that timed out (or got a 5xx) may have been applied all the same: only
+        the copy's folder tells, and an attempt must not say "failed" of a moved copy.
+        """
+        if not unsure:
+            return
+        jobs = list({id(job): job for job, _, _ in unsure}.values())
+        ids = [job.item.internet_message_id.strip() for job in jobs]
+        found: dict[int, Located] = {}
+        again = locate_many(self.transport, mailbox, ids, self.control)
+        for job, located in zip(jobs, again, strict=True):
+            job.requests += located.requests
+            found[id(job)] = located
+        for job, copy, error in unsure:
+            located = found[id(job)]
+            fresh = next((c for c in located.copies if c.provider_id == copy.provider_id), None)
+            if located.error is not None:
+                moved = False
+            elif fresh is None:
+                moved = job.action == Action.HARD_DELETE  # gone for good
+            else:
+                moved = fresh.folder == ACTION_TARGET_FOLDER.get(job.action)
+            if moved:
+                job.new_ids[copy.provider_id] = fresh.provider_id if fresh is not None else ""
+                if job.first_new_id is None:
+                    job.first_new_id = job.new_ids[copy.provider_id]
+            elif job.error is None:
+                job.error = error
 
     def _recheck(self, mailbox: str, jobs: list[_Job]) -> None:
         """After a 404 on the action: look the Message-ID up afresh, act once more."""

@@ -212,7 +212,12 @@ class GraphProvider:
         )[0]
         if reply.ok and isinstance(reply.body, Mapping):
             return self._user_info(address, reply.body)
-        assert reply.error is not None
+        if reply.error is None:  # a success that is not a user object
+            raise ProviderError(
+                FailureReason.PROVIDER_ERROR,
+                "the user answer is not a JSON object",
+                status=reply.status,
+            )
         if reply.error.reason not in (FailureReason.NOT_FOUND, FailureReason.NOT_A_MAILBOX):
             raise reply.error
         literal = ops.odata_string(address)
@@ -291,6 +296,7 @@ class GraphProvider:
         )
         members: list[AddressInfo] = []
         seen: set[str] = set()
+        links_seen: set[str] = set()
         while sub is not None:
             body = self.transport.get_json(sub)
             for user in _values(body):
@@ -307,6 +313,9 @@ class GraphProvider:
                     )
                 )
             link = body.get("@odata.nextLink") if isinstance(body, Mapping) else None
+            if link and str(link) in links_seen:  # a provider that pages in circles
+                raise ProviderError(FailureReason.PROVIDER_ERROR, "group members: the pages repeat")
+            links_seen.add(str(link))
             sub = self._next_page(str(link), headers) if link else None
         return members
 

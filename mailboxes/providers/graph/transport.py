@@ -149,6 +149,7 @@ class Reply:
     body: Any
     error: ProviderError | None
     tries: int  # HTTP requests it cost (a batch counts once per item)
+    unsure: bool = False  # a failed try may have been applied all the same (timeout, 5xx)
 
     @property
     def ok(self) -> bool:
@@ -433,6 +434,7 @@ class Transport:
         replies: list[Reply | None] = [None] * len(subs)
         states = [RetryState(self.policy) for _ in subs]
         tries = [0] * len(subs)
+        unsure: set[int] = set()
         refreshed = False
         pending = list(range(len(subs)))
         while pending:
@@ -463,13 +465,15 @@ class Transport:
                     again.append(i)
                     continue
                 if error.transient:
+                    if answer.sent and answer.status != 429:
+                        unsure.add(i)
                     delay = states[i].next_delay(error.retry_after)
                     if delay is not None:
                         again.append(i)
                         delays.append(delay)
                         continue
                     error = _spent(error, states[i].tries)
-                replies[i] = Reply(answer.status, answer.body, error, tries[i])
+                replies[i] = Reply(answer.status, answer.body, error, tries[i], i in unsure)
                 if run is not None and error.reason == FailureReason.NOT_AUTHORIZED:
                     if answer.status == 403 and mailbox:
                         run.forbidden(mailbox, error)
@@ -568,8 +572,11 @@ class Transport:
             log.debug("graph $batch of %d -> %s", len(subs), resp.status_code)
             status = resp.status_code if resp.status_code != 200 else 502
             return [RawReply(status, body, resp.headers, token=token) for _ in subs]
+        listed = body.get("responses")
         answers = {
-            str(a.get("id")): a for a in body.get("responses") or [] if isinstance(a, Mapping)
+            str(a.get("id")): a
+            for a in (listed if isinstance(listed, list) else [])
+            if isinstance(a, Mapping)
         }
         out = []
         for number in range(1, len(subs) + 1):
@@ -582,10 +589,16 @@ class Transport:
                 continue
             try:
                 status = int(answer.get("status", 0))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 status = 502
+            headers = answer.get("headers")
             out.append(
-                RawReply(status, answer.get("body"), answer.get("headers") or {}, token=token)
+                RawReply(
+                    status,
+                    answer.get("body"),
+                    headers if isinstance(headers, Mapping) else {},
+                    token=token,
+                )
             )
         log.debug("graph $batch of %d -> %s", len(subs), ",".join(str(a.status) for a in out))
         return out
