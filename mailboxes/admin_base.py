@@ -34,9 +34,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.paginator import Paginator
-from django.db import models
+from django.db import DataError, models, router, transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest
 from django.utils.functional import cached_property
@@ -136,6 +137,16 @@ class ScopedModelAdmin(AccessControlled, admin.ModelAdmin):
         return self.paginator(
             queryset, per_page, orphans, allow_empty_first_page, cap=self.count_cap
         )
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        # A lookup in the address bar the database cannot take (a date past year 9999
+        # once in UTC, an offset PostgreSQL refuses) is a bad parameter, not a 500:
+        # Django answers those with the list and "?e=1".
+        try:
+            with transaction.atomic(using=router.db_for_read(self.model)):
+                return super().get_changelist_instance(request)
+        except (OverflowError, ValueError, DataError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
 
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str):
         # Missing and forbidden look the same: 404, never "perhaps it was deleted".
