@@ -40,6 +40,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
+from mailboxes import admin_signin  # noqa: F401 - registers the sign-in admins
 from mailboxes.access import AccessDenied, Role, is_owner
 from mailboxes.admin_audit import AuditExportMixin
 from mailboxes.admin_base import (
