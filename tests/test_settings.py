@@ -181,3 +181,24 @@ def test_it_opens_sqlite_in_wal_mode_with_a_busy_timeout(
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wal", str(expected_ms)]
+
+
+def test_a_demo_qcluster_keeps_the_demo_allowances_but_no_query_log(tmp_path: Path) -> None:
+    as_qcluster = "import sys; sys.argv = ['manage.py', 'qcluster']; from config import settings"
+    result = subprocess.run(
+        [sys.executable, "-c", DUMP % (as_qcluster, ("DEBUG", "DEMO", "ALLOW_PROVIDER_EMULATOR"))],
+        cwd=BASE_DIR,
+        env={
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "CLAWBACK_VAR_DIR": str(tmp_path / "var"),
+            "DEBUG": "1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout.strip().splitlines()[-1])
+    assert values == {"DEBUG": False, "DEMO": True, "ALLOW_PROVIDER_EMULATOR": True}
+    assert loaded({"DEBUG": "1"}, tmp_path, "DEBUG")["DEBUG"] is True  # the web keeps it

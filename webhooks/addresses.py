@@ -2,7 +2,7 @@
 
 Checked when an endpoint is saved (scheme, literal addresses, "localhost") and again
 before every POST, on the addresses the host name resolves to then (a name can be
-re-pointed after it was saved). Loopback is allowed only with DEBUG (demo and tests).
+re-pointed after it was saved). Loopback is allowed only in the demo (DEBUG=1, DEMO in settings) and tests.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ def refusal(address: IPAddress) -> str | None:
         return f"{address} is a link-local or cloud metadata address"
     if address.is_unspecified or address.is_multicast or address.is_reserved:
         return f"{address} is not a unicast address"
-    if address.is_loopback and not settings.DEBUG:
-        return f"{address} is a loopback address (allowed only with DEBUG)"
+    if address.is_loopback and not settings.DEMO:
+        return f"{address} is a loopback address (allowed only in the demo, DEBUG=1)"
     return None
 
 
@@ -53,7 +53,7 @@ def validate_url(url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         raise ValidationError({"url": ["Enter a valid URL."]}) from None
-    allowed = ("https", "http") if settings.DEBUG else ("https",)
+    allowed = ("https", "http") if settings.DEMO else ("https",)
     if parts.scheme not in allowed:
         raise ValidationError({"url": ["Use an https:// URL."]})
     if not host:

@@ -26,7 +26,7 @@ PRODUCTION_REFUSED = [
 
 @pytest.mark.parametrize("url", PRODUCTION_REFUSED)
 def test_it_refuses_in_production(url, settings):
-    settings.DEBUG = False
+    settings.DEMO = False
     with pytest.raises(ValidationError) as info:
         validate_url(url)
     assert "url" in info.value.message_dict
@@ -36,22 +36,22 @@ def test_it_refuses_in_production(url, settings):
     "url", ["https://siem.example/hook", "https://10.1.2.3:8088/services/collector"]
 )
 def test_it_allows_public_and_private_https(url, settings):
-    settings.DEBUG = False
+    settings.DEMO = False
     assert validate_url(f"  {url} ") == url
 
 
 def test_it_allows_loopback_and_http_only_in_debug(settings):
-    settings.DEBUG = True
+    settings.DEMO = True
     assert validate_url("http://127.0.0.1:9000/hook") == "http://127.0.0.1:9000/hook"
     with pytest.raises(ValidationError):
         validate_url("http://169.254.169.254/")
 
 
 def test_it_checks_the_resolved_address_before_sending(settings):
-    settings.DEBUG = False
+    settings.DEMO = False
     with pytest.raises(RefusedAddress, match="loopback"):
         check_destination("https://localhost/hook")  # a name that resolves to loopback
     with pytest.raises(RefusedAddress, match="link-local"):
         check_destination("https://169.254.169.254/")
-    settings.DEBUG = True
+    settings.DEMO = True
     check_destination("http://127.0.0.1:9/hook")

@@ -33,7 +33,7 @@ PHISH = "<webhook-campaign@evil.test>"
 @pytest.fixture
 def debug(settings):
     """The demo's rules: a receiver on 127.0.0.1 over plain HTTP is allowed."""
-    settings.DEBUG = True
+    settings.DEMO = True
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_it_posts_audit_events_signed_with_the_endpoints_secret(
 def test_it_streams_every_finished_retraction_attempt(
     siem, sync_queue, tenants, shared_emulator, django_capture_on_commit_callbacks, settings
 ):
-    settings.DEBUG = True
+    settings.DEMO = True
     analyst = make_user("ana")
     grant(analyst, tenants.alpha, Role.ANALYST)
     make_endpoint(tenants.alpha, siem.url, event_types=["retraction.*"])
@@ -289,7 +289,7 @@ def test_it_batches_a_burst_of_events_per_endpoint(siem, tenant, debug):
 
 
 def test_it_sends_nothing_to_a_refused_address(tenant, settings):
-    settings.DEBUG = False  # production rules: no loopback
+    settings.DEMO = False  # production rules: no loopback
     endpoint = make_endpoint(tenant, "http://127.0.0.1:9/hook")
     delivery = events.ping(endpoint, actor_label="test")
     sender.deliveries_send_due()
