@@ -2,7 +2,8 @@
 
 Checked when an endpoint is saved (scheme, literal addresses, "localhost") and again
 before every POST, on the addresses the host name resolves to then (a name can be
-re-pointed after it was saved). Loopback is allowed only in the demo (DEBUG=1, DEMO in settings) and tests.
+re-pointed after it was saved). Loopback is allowed only in the demo (DEBUG=1, the
+DEMO setting) and tests.
 """
 
 from __future__ import annotations
