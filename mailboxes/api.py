@@ -23,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from mailboxes.access import Role, has_any_role
-from mailboxes.api_base import ScopedReadOnlyViewSet
+from mailboxes.api_base import SECOND_FACTOR_PARAMETER, ScopedReadOnlyViewSet
 from mailboxes.audit_export import COLUMNS, audit_export, csv_bytes, csv_response
 from mailboxes.filters import AuditEventFilter, MailboxFilter, MessageFilter, TenantFilter
 from mailboxes.ingest.limits import get_limits
@@ -163,6 +163,7 @@ class MessageViewSet(ScopedReadOnlyViewSet):
     @extend_schema(
         request=RetractSerializer,
         responses={202: QueuedAttemptsSerializer, **ERRORS},
+        parameters=[SECOND_FACTOR_PARAMETER],
     )
     @action(detail=True, methods=["post"])
     def retract(self, request: Request, pk: str | None = None) -> Response:

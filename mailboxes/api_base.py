@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, mixins, permissions, serializers, viewsets
 from rest_framework.generics import get_object_or_404
 
@@ -20,6 +22,7 @@ from mailboxes import access
 from mailboxes.access import AccessDenied, Role
 from mailboxes.api_pagination import CursorPagination
 from mailboxes.models import Tenant
+from mailboxes.two_factor import OTP_HEADER
 
 __all__ = [
     "ApiKeyScheme",
@@ -125,3 +128,14 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "An API key (`python manage.py create_api_key`) as a Bearer token.",
         }
+
+
+# Hard delete through the API needs the key owner's current TOTP code (mailboxes/access.py).
+SECOND_FACTOR_PARAMETER = OpenApiParameter(
+    OTP_HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Hard delete only: the current code of the key owner's authenticator app "
+    "(two-factor). Without a valid one a hard delete answers 403.",
+)

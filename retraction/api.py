@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from mailboxes.access import Role
-from mailboxes.api_base import ScopedReadOnlyViewSet, ScopedViewSet
+from mailboxes.api_base import SECOND_FACTOR_PARAMETER, ScopedReadOnlyViewSet, ScopedViewSet
 from retraction.filters import PolicyFilter, RetractionAttemptFilter, RetractionJobFilter
 from retraction.models import AttemptStatus, RetractionAttempt, RetractionJob, RetractionPolicy
 from retraction.serializers import (
@@ -34,6 +34,10 @@ JOB_COUNTERS = {
 }
 
 
+@extend_schema_view(
+    update=extend_schema(parameters=[SECOND_FACTOR_PARAMETER]),
+    partial_update=extend_schema(parameters=[SECOND_FACTOR_PARAMETER]),
+)
 class PolicyViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, ScopedViewSet
 ):
@@ -79,6 +83,7 @@ class RetractionAttemptViewSet(ScopedReadOnlyViewSet):
             400: OpenApiResponse(description='Invalid input: `{"field": ["message"]}`.'),
             403: OpenApiResponse(description="Your role on the tenant does not allow this."),
         },
+        parameters=[SECOND_FACTOR_PARAMETER],
     )
 )
 class RetractionJobViewSet(
