@@ -19,9 +19,9 @@ from retraction.models import RetractionAttempt
 class RollupPeriodAdmin(admin.ModelAdmin):
     """Which days and months the nightly rollup has done (superusers only: not tenant data)."""
 
-    list_display = ["day", "span", "attempts", "computed_at"]
+    list_display = ["day", "span", "hours", "attempts", "computed_at"]
     list_filter = ["span"]
-    readonly_fields = ["span", "day", "attempts", "computed_at"]
+    readonly_fields = ["span", "day", "hours", "attempts", "computed_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

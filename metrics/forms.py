@@ -9,7 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from mailboxes.models import Tenant
-from metrics.serializers import MAX_SPAN
+from metrics.serializers import EARLIEST, LATEST, MAX_SPAN
 
 PERIODS: dict[str, tuple[str, timedelta | None]] = {
     "24h": ("Last 24 hours", timedelta(hours=24)),
@@ -50,6 +50,11 @@ class CardForm(forms.Form):
                 self.add_error("start", "Pick the first day.")
             if end is None:
                 self.add_error("end", "Pick the last day.")
+            for name in ("start", "end"):
+                day = data.get(name)
+                if day is not None and not EARLIEST.date() <= day < LATEST.date():
+                    self.add_error(name, "Pick a day between 1970 and 9998.")
+            start, end = data.get("start"), data.get("end")
             if start and end:
                 if end < start:
                     self.add_error("end", "The last day cannot be before the first.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -17,6 +17,11 @@ from metrics.services.tally import REASONS
 
 DEFAULT_SPAN = timedelta(days=7)
 MAX_SPAN = timedelta(days=400)
+# Intervals lie within these (UTC); farther out, date arithmetic and queries overflow.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+# Real time zones lie within ±14 hours of UTC.
+MAX_OFFSET = timedelta(hours=14)
 # "+01:00" typed into a query string unencoded arrives as " 01:00".
 _SPACE_FOR_PLUS = re.compile(r" (\d\d(?::?\d\d)?)$")
 
@@ -28,6 +33,8 @@ class OffsetDateTimeField(serializers.Field):
     default_error_messages = {
         "invalid": "Enter an ISO 8601 date and time, e.g. 2025-03-01T00:00:00+01:00.",
         "naive": "Include a UTC offset, e.g. 2025-03-01T00:00:00+01:00 or 2025-03-01T00:00:00Z.",
+        "range": "Enter a date and time between 1970 and 9998.",
+        "offset": "Enter a UTC offset between -14:00 and +14:00.",
     }
 
     def to_internal_value(self, data: Any) -> datetime:
@@ -42,6 +49,14 @@ class OffsetDateTimeField(serializers.Field):
             self.fail("invalid")
         if timezone.is_naive(value):
             self.fail("naive")
+        try:
+            in_range = EARLIEST <= value.astimezone(UTC) < LATEST
+        except OverflowError:
+            in_range = False
+        if not in_range:
+            self.fail("range")
+        if abs(value.utcoffset()) > MAX_OFFSET:  # PostgreSQL refuses offsets past ±15:59
+            self.fail("offset")
         return value
 
     def to_representation(self, value: datetime) -> str:

@@ -1,28 +1,32 @@
 """The live computation: tallies straight from RetractionAttempt rows, in two GROUP BY queries.
 
-The rollup calls the same function for whole days, so a rolled-up day holds
-exactly what a live scan of that day returns.
+The rollup calls the same functions for whole hours, so a rolled-up hour holds
+exactly what a live scan of that hour returns.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from collections.abc import Sequence
 from typing import Any
-
-from django.db import NotSupportedError, connections
-from django.db.models import Case, Count, F, FloatField, Func, OuterRef, Q, Subquery, When
-from django.db.models.functions import TruncDate
-from django.db.models.lookups import LessThanOrEqual
 
 from mailboxes.models import Message
 from mailboxes.vocabulary import Action
 from metrics.services.buckets import LATENCY_EDGES
+from metrics.services.sql import (
+    Range,
+    TenantScope,
+    as_date,
+    column,
+    fetch,
+    param_datetime,
+    seconds_sql,
+    table,
+    utc_date_sql,
+    utc_hour_sql,
+)
 from metrics.services.tally import Tally
-from retraction.models import AttemptStatus, Mode
-
-Range = tuple[datetime, datetime]
+from retraction.models import AttemptStatus, Mode, RetractionAttempt
 
 # What the card counts: finished retractions. Cancelled attempts never ran; an undo
 # (action "inbox") puts a copy back and is not a retraction.
@@ -31,171 +35,145 @@ PENDING_STATUSES = (AttemptStatus.QUEUED, AttemptStatus.RUNNING)
 NOT_RETRACTIONS = (Action.INBOX,)
 RETRACTION_ACTIONS = tuple(a for a in Action.values if a not in NOT_RETRACTIONS)
 
-
-class UtcDate(TruncDate):
-    """The UTC calendar date of a timestamp (the rollup's day)."""
-
-    def __init__(self, expression: Any) -> None:
-        super().__init__(expression, tzinfo=UTC)
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
-        # Django stores SQLite timestamps as UTC text "YYYY-MM-DD HH:MM:SS[.ffffff]":
-        # its first ten characters are the UTC date (a native call, not a Python one).
-        sql, params = compiler.compile(self.lhs)
-        return f"substr({sql}, 1, 10)", params
+# What a tally can be keyed by, besides nothing: the tenant, the UTC day, the UTC hour.
+KEYS = ("tenant", "day", "hour")
+Key = tuple[Any, ...]
 
 
-class SecondsBetween(Func):
-    """Seconds from `earlier` to `later` (a float; SQLite to the millisecond)."""
-
-    output_field = FloatField()
-    arity = 2
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
-        # julianday() works in whole milliseconds; rounding to them undoes the
-        # floating-point noise of the difference (60 s must not come out as 59.99999).
-        return self.as_sql(
-            compiler,
-            connection,
-            template="round((julianday(%(expressions)s)) * 86400.0, 3)",
-            arg_joiner=") - julianday(",
-            **extra,
-        )
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
-        return self.as_sql(
-            compiler,
-            connection,
-            template="EXTRACT(EPOCH FROM (%(expressions)s))::float8",
-            arg_joiner=" - ",
-            **extra,
-        )
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
-        if "template" not in extra:  # pragma: no cover - Clawback runs on SQLite and PostgreSQL
-            raise NotSupportedError(f"SecondsBetween does not support {connection.vendor}")
-        return super().as_sql(compiler, connection, **extra)
-
-
-def bucket_sql(column: str, lo: int = 0, hi: int = len(LATENCY_EDGES)) -> str:
+def bucket_sql(seconds: str, lo: int = 0, hi: int = len(LATENCY_EDGES)) -> str:
     """SQL for the bucket (see buckets.LATENCY_EDGES) of a seconds column: a nested CASE
     that bisects the bounds, about six comparisons a row."""
     if lo == hi:
         return str(lo)
     mid = (lo + hi + 1) // 2  # bucket >= mid exactly when seconds >= LATENCY_EDGES[mid - 1]
-    below, above = bucket_sql(column, lo, mid - 1), bucket_sql(column, mid, hi)
-    return f"CASE WHEN {column} < {LATENCY_EDGES[mid - 1]} THEN {below} ELSE {above} END"
+    below, above = bucket_sql(seconds, lo, mid - 1), bucket_sql(seconds, mid, hi)
+    return f"CASE WHEN {seconds} < {LATENCY_EDGES[mid - 1]} THEN {below} ELSE {above} END"
 
 
-def message_field(name: str) -> Subquery:
-    """A field of the attempt's message, looked up by primary key for each attempt.
+class _Query:
+    """The FROM and WHERE of a scan: counted attempts of the scope, completed within ranges."""
 
-    Not a join: on PostgreSQL a join lets the planner hash the whole message table
-    for a few thousand attempts; a correlated lookup stays an index probe a row.
-    """
-    return Subquery(Message.objects.filter(pk=OuterRef("message_id")).order_by().values(name)[:1])
+    def __init__(self, scope: TenantScope, ranges: Sequence[Range], by: Sequence[str]) -> None:
+        unknown = set(by) - set(KEYS)
+        if unknown:
+            raise ValueError(f"cannot key a scan by {sorted(unknown)}")
+        self.connection = c = scope.connection
+        self.by = tuple(by)
 
+        def col(name: str) -> str:
+            return f"a.{column(c, RetractionAttempt, name)}"
 
-def verdict_time() -> Case:
-    """When the verdict that caused an attempt was given.
+        self.col = col
+        completed = col("completed_at")
+        keys = {
+            "tenant": col("tenant"),
+            "day": utc_date_sql(c, completed),
+            "hour": utc_hour_sql(c, completed),
+        }
+        self.keys = [keys[k] for k in self.by]
+        tenant_sql, self.params = scope.where(col("tenant"))
+        spans = []
+        for start, end in ranges:
+            spans.append(f"({completed} >= %s AND {completed} < %s)")
+            self.params += [param_datetime(c, start), param_datetime(c, end)]
+        self.params += [*COUNTED_STATUSES, *NOT_RETRACTIONS]
+        self.where = (
+            f"{tenant_sql} AND ({' OR '.join(spans)})"
+            f" AND {col('status')} IN (%s, %s)"
+            f" AND {col('action')} NOT IN ({', '.join(['%s'] * len(NOT_RETRACTIONS))})"
+        )
+        self.table = f"{table(c, RetractionAttempt)} a"
 
-    Auto: the message's last disposition change, unless it changed again after the
-    attempt was queued (then the stored time names a later verdict, and requested_at,
-    written in the same transaction as the causing change, stands in). Manual: the
-    request itself.
-    """
-    changed_at = message_field("disposition_changed_at")
-    return Case(
-        When(LessThanOrEqual(changed_at, F("requested_at")), mode=Mode.AUTO, then=changed_at),
-        default=F("requested_at"),
-    )
-
-
-def ranges_q(ranges: Iterable[Range], field: str = "completed_at") -> Q:
-    q = Q()
-    for start, end in ranges:
-        q |= Q(**{f"{field}__gte": start, f"{field}__lt": end})
-    return q
-
-
-def counted(queryset: Any, ranges: Sequence[Range]) -> Any:
-    """Attempts the card counts, completed within any of `ranges` (half-open)."""
-    return queryset.filter(ranges_q(ranges), status__in=COUNTED_STATUSES).exclude(
-        action__in=NOT_RETRACTIONS
-    )
+    def key(self, values: Sequence[Any]) -> Key:
+        return tuple(
+            as_date(v) if name == "day" else v for name, v in zip(self.by, values, strict=True)
+        )
 
 
 def scan_counts(
-    queryset: Any, ranges: Sequence[Range], *, by_tenant: bool = False, by_day: bool = False
-) -> dict[tuple[int | None, date | None], Tally]:
-    """Counts (no histograms) of the attempts completed within `ranges`.
-
-    Keyed by (tenant id, UTC date), each None unless asked for.
-    """
-    tallies: dict[tuple[int | None, date | None], Tally] = defaultdict(Tally)
+    scope: TenantScope, ranges: Sequence[Range], *, by: Sequence[str] = ()
+) -> dict[Key, Tally]:
+    """Counts (no histograms) of the attempts completed within `ranges`, keyed by `by`."""
+    tallies: dict[Key, Tally] = defaultdict(Tally)
     if not ranges:
         return tallies
-    group = ["status", "reason", "mode", "read_state"]
-    if by_tenant:
-        group.insert(0, "tenant_id")
-    extra = {"day": UtcDate("completed_at")} if by_day else {}
-    rows = counted(queryset, ranges).values(*group, **extra).annotate(n=Count("id")).order_by()
-    for row in rows:
-        tallies[(row.get("tenant_id"), row.get("day"))].add_attempts(
-            status=row["status"],
-            reason=row["reason"],
-            mode=row["mode"],
-            read_state=row["read_state"],
-            n=row["n"],
+    q = _Query(scope, ranges, by)
+    fields = [q.col(name) for name in ("status", "reason", "mode", "read_state")]
+    group = ", ".join([*q.keys, *fields])
+    # Names from the models' _meta and constants; every value is a parameter.
+    sql = f"SELECT {group}, COUNT(*) FROM {q.table} WHERE {q.where} GROUP BY {group}"  # noqa: S608
+    n_keys = len(q.by)
+    for row in fetch(scope, sql, q.params):
+        status, reason, mode, read_state, n = row[n_keys:]
+        tallies[q.key(row[:n_keys])].add_attempts(
+            status=status, reason=reason, mode=mode, read_state=read_state, n=n
         )
     return tallies
 
 
 def scan_latency(
-    queryset: Any, ranges: Sequence[Range], *, by_tenant: bool = False
-) -> dict[int | None, Tally]:
-    """Time-to-retract histograms (no counts) of the attempts that succeeded within `ranges`."""
-    tallies: dict[int | None, Tally] = defaultdict(Tally)
+    scope: TenantScope, ranges: Sequence[Range], *, by: Sequence[str] = ()
+) -> dict[Key, Tally]:
+    """Time-to-retract histograms (no counts) of the attempts that succeeded within `ranges`.
+
+    From delivery: the message's `received_at`. From the verdict: for auto attempts
+    the message's last disposition change, unless it changed again after the attempt
+    was queued (then the stored time names a later verdict, and `requested_at`,
+    written in the same transaction as the causing change, stands in); for manual
+    attempts the request itself.
+    """
+    tallies: dict[Key, Tally] = defaultdict(Tally)
     if not ranges:
         return tallies
-    group = ["tenant_id"] if by_tenant else []
-    inner = (
-        counted(queryset, ranges)
-        .filter(status=AttemptStatus.SUCCEEDED)
-        .annotate(
-            from_delivery=SecondsBetween(F("completed_at"), message_field("received_at")),
-            from_verdict=SecondsBetween(F("completed_at"), verdict_time()),
-        )
-        .values(*group, "from_delivery", "from_verdict")
-        .order_by()
+    q = _Query(scope, ranges, by)
+    c, col = q.connection, q.col
+
+    def msg(name: str) -> str:
+        return f"m.{column(c, Message, name)}"
+
+    completed, requested = col("completed_at"), col("requested_at")
+    changed = msg("disposition_changed_at")
+    verdict = (
+        f"CASE WHEN {col('mode')} = %s AND {changed} <= {requested} "
+        f"THEN {changed} ELSE {requested} END"
     )
-    sql, params = inner.query.sql_with_params()
+    keys = [f"{sql} AS k{i}" for i, sql in enumerate(q.keys)]
+    inner = ", ".join(
+        [
+            *keys,
+            f"{seconds_sql(c, completed, msg('received_at'))} AS from_delivery",
+            f"{seconds_sql(c, completed, verdict)} AS from_verdict",
+        ]
+    )
+    outer = [f"k{i}" for i in range(len(q.keys))]
+    outer += [bucket_sql("from_delivery"), bucket_sql("from_verdict")]
+    positions = ", ".join(str(i + 1) for i in range(len(outer)))
     # Seconds computed once a row in the CTE; bucketed and counted outside it.
-    columns = [*group, bucket_sql("from_delivery"), bucket_sql("from_verdict")]
-    positions = ", ".join(str(i + 1) for i in range(len(columns)))
-    # Column names and bucket bounds are constants, the subquery comes from the ORM.
     # MATERIALIZED: a plain subquery is flattened, and each CASE level would compute
     # the seconds again (three times slower on SQLite).
-    select = ", ".join(columns)
-    outer = (
-        f"WITH latency AS MATERIALIZED ({sql}) "  # noqa: S608
-        f"SELECT {select}, COUNT(*) FROM latency GROUP BY {positions}"
+    sql = (
+        f"WITH latency AS MATERIALIZED (SELECT {inner} FROM {q.table}"  # noqa: S608
+        f" JOIN {table(c, Message)} m ON m.{column(c, Message, 'id')} = {col('message')}"
+        f" WHERE {q.where} AND {col('status')} = %s)"
+        f" SELECT {', '.join(outer)}, COUNT(*) FROM latency GROUP BY {positions}"
     )
-    with connections[inner.db].cursor() as cursor:
-        cursor.execute(outer, params)
-        rows = cursor.fetchall()
-    for *tenant, delivery_bucket, verdict_bucket, n in rows:
-        tallies[tenant[0] if tenant else None].add_latency(
+    params = [Mode.AUTO, *q.params, AttemptStatus.SUCCEEDED]
+    n_keys = len(q.by)
+    for row in fetch(scope, sql, params):
+        delivery_bucket, verdict_bucket, n = row[n_keys:]
+        tallies[q.key(row[:n_keys])].add_latency(
             delivery_bucket=delivery_bucket, verdict_bucket=verdict_bucket, n=n
         )
     return tallies
 
 
-def scan_by_tenant(queryset: Any, ranges: Sequence[Range]) -> dict[int, Tally]:
-    """Whole tallies (counts and histograms) per tenant: what the rollup stores for a day."""
-    tallies: dict[int, Tally] = defaultdict(Tally)
-    for (tenant_id, _), tally in scan_counts(queryset, ranges, by_tenant=True).items():
-        tallies[tenant_id].add(tally)
-    for tenant_id, tally in scan_latency(queryset, ranges, by_tenant=True).items():
-        tallies[tenant_id].add(tally)
+def scan(
+    scope: TenantScope, ranges: Sequence[Range], *, by: Sequence[str] = ()
+) -> dict[Key, Tally]:
+    """Whole tallies (counts and histograms) keyed by `by`: what a rollup row stores."""
+    tallies: dict[Key, Tally] = defaultdict(Tally)
+    for key, tally in scan_counts(scope, ranges, by=by).items():
+        tallies[key].add(tally)
+    for key, tally in scan_latency(scope, ranges, by=by).items():
+        tallies[key].add(tally)
     return dict(tallies)

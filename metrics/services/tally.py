@@ -67,13 +67,17 @@ class Tally:
         self.delivery[delivery_bucket] += n
         self.verdict[verdict_bucket] += n
 
-    def add(self, other: Tally) -> Tally:
+    def add(self, other: Tally, sign: int = 1) -> Tally:
+        """Add `other` (sign -1: take it away, for the difference of two rollup rows)."""
         for name, value in other.counts.items():
-            self.counts[name] += value
+            self.counts[name] += sign * value
         for i in range(N_BUCKETS):
-            self.delivery[i] += other.delivery[i]
-            self.verdict[i] += other.verdict[i]
+            self.delivery[i] += sign * other.delivery[i]
+            self.verdict[i] += sign * other.verdict[i]
         return self
+
+    def copy(self) -> Tally:
+        return Tally(dict(self.counts), list(self.delivery), list(self.verdict))
 
     def fields(self) -> dict[str, int]:
         """The tally as rollup columns."""

@@ -144,7 +144,8 @@ class MetricsApiTests(ApiTestCase):
         with CaptureQueriesContext(connection) as many:
             self.client.get(f"{URL}?{params}")
         self.assertEqual(len(many), len(few))
-        self.assertLessEqual(len(few), 10)
+        # PostgreSQL: also the savepoint, SET LOCAL and release around the card's queries.
+        self.assertLessEqual(len(few), 10 if connection.vendor == "sqlite" else 13)
 
     def test_it_is_in_the_schema(self) -> None:
         schema = self.client.get("/api/schema/?format=json").json()

@@ -16,7 +16,8 @@ from metrics.services.buckets import (
 )
 from metrics.services.card import plan_interval, retractions_card, whole_days
 from metrics.services.scan import scan_latency
-from retraction.models import AttemptStatus, Mode, RetractionAttempt
+from metrics.services.sql import TenantScope
+from retraction.models import AttemptStatus, Mode
 from tests.base import TwoTenantsTestCase
 from tests.metrics.helpers import T0, Spec, make_attempts
 
@@ -192,7 +193,7 @@ class SqlBucketTests(TwoTenantsTestCase):
                 for seconds in offsets
             ],
         )
-        hist = scan_latency(RetractionAttempt.objects.all_tenants(), [(T0, T0 + DAY)])[None]
+        hist = scan_latency(TenantScope.all_tenants(), [(T0, T0 + DAY)])[()]
         expected = [0] * N_BUCKETS
         for seconds in offsets:
             expected[bucket_of(seconds)] += 1
@@ -210,12 +211,13 @@ class PlanTests(TestCase):
         plan = plan_interval(
             start,
             end,
-            today=date(2025, 6, 1),
-            day_marks=days - {date(2025, 3, 1)},
+            now=datetime(2025, 6, 1, tzinfo=UTC),
+            day_marks=dict.fromkeys(days - {date(2025, 3, 1)}, 24),
             month_marks={date(2025, 2, 1)},
         )
         self.assertEqual(plan.months, (date(2025, 2, 1),))
         self.assertEqual(plan.days, (date(2025, 1, 31),))
+        self.assertEqual(plan.hours, ())  # the edge days are not rolled up
         self.assertEqual(
             plan.live,
             (
@@ -224,15 +226,62 @@ class PlanTests(TestCase):
             ),
         )
 
-    def test_it_keeps_today_live(self) -> None:
-        start = datetime(2025, 6, 1, tzinfo=UTC)
-        end = datetime(2025, 6, 3, 12, tzinfo=UTC)
+    def test_it_takes_the_whole_hours_of_the_edges_as_differences_of_hour_rows(self) -> None:
+        start = datetime(2025, 1, 30, 15, 20, tzinfo=UTC)
+        end = datetime(2025, 2, 1, 6, 40, tzinfo=UTC)
         plan = plan_interval(
             start,
             end,
-            today=date(2025, 6, 2),
-            day_marks={date(2025, 6, 1), date(2025, 6, 2)},
+            now=datetime(2025, 6, 1, tzinfo=UTC),
+            day_marks={date(2025, 1, 30): 24, date(2025, 1, 31): 24, date(2025, 2, 1): 24},
+            month_marks=set(),
+        )
+        self.assertEqual(plan.days, (date(2025, 1, 31),))
+        # [16:00, 24:00) on the 30th is the whole day less its first 16 hours.
+        self.assertEqual(
+            plan.hours,
+            ((date(2025, 1, 30), 24, 1), (date(2025, 1, 30), 16, -1), (date(2025, 2, 1), 6, 1)),
+        )
+        self.assertEqual(
+            plan.live,
+            (
+                (start, datetime(2025, 1, 30, 16, tzinfo=UTC)),
+                (datetime(2025, 2, 1, 6, tzinfo=UTC), end),
+            ),
+        )
+
+    def test_it_keeps_today_live_past_its_rolled_up_hours(self) -> None:
+        start = datetime(2025, 6, 1, tzinfo=UTC)
+        end = datetime(2025, 6, 3, 12, tzinfo=UTC)
+        now = datetime(2025, 6, 2, 10, 30, tzinfo=UTC)
+        # Today (the 2nd) is rolled up to 09:00; a mark past now is not trusted.
+        plan = plan_interval(
+            start,
+            end,
+            now=now,
+            day_marks={date(2025, 6, 1): 24, date(2025, 6, 2): 9, date(2025, 6, 3): 24},
             month_marks=set(),
         )
         self.assertEqual(plan.days, (date(2025, 6, 1),))
-        self.assertEqual(plan.live, ((datetime(2025, 6, 2, tzinfo=UTC), end),))
+        self.assertEqual(plan.hours, ((date(2025, 6, 2), 9, 1),))
+        self.assertEqual(plan.live, ((datetime(2025, 6, 2, 9, tzinfo=UTC), end),))
+        plan = plan_interval(
+            start,
+            end,
+            now=now,
+            day_marks={date(2025, 6, 1): 24, date(2025, 6, 2): 12},
+            month_marks=set(),
+        )
+        self.assertEqual(plan.hours, ((date(2025, 6, 2), 10, 1),))  # 10:00-10:30 is not over
+
+    def test_it_keeps_an_interval_within_one_hour_live(self) -> None:
+        start = datetime(2025, 1, 30, 15, 5, tzinfo=UTC)
+        end = datetime(2025, 1, 30, 15, 55, tzinfo=UTC)
+        plan = plan_interval(
+            start,
+            end,
+            now=datetime(2025, 6, 1, tzinfo=UTC),
+            day_marks={date(2025, 1, 30): 24},
+            month_marks=set(),
+        )
+        self.assertEqual((plan.days, plan.hours, plan.live), ((), (), ((start, end),)))
