@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
 from django_q.conf import Conf
 
 from mailboxes.access import Role
-from mailboxes.providers import retry
 from mailboxes.providers.emulator import Emulator
 from tests.emulated import EmulatedTenants, connect_tenants
 from tests.factories import grant, make_user
 from tests.faults.helpers import WriteSpy
+from tests.sleeps import fast_sleeps
 
 # The longest real pause of one retry sleep: the order of events is kept, the time is not.
 MAX_SLEEP = 0.05
@@ -46,18 +44,7 @@ def sync_queue() -> Iterator[None]:
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Fast retries in this process: each sleep is recorded, then slept for at most MAX_SLEEP."""
-    recorded: list[float] = []
-    lock = threading.Lock()
-    real_sleep = time.sleep
-
-    def fast_sleep(seconds: float) -> None:
-        with lock:
-            recorded.append(seconds)
-        real_sleep(min(max(seconds, 0.0), MAX_SLEEP))
-
-    monkeypatch.setattr(retry, "sleep", fast_sleep)
-    return recorded
+    return fast_sleeps(monkeypatch, MAX_SLEEP)
 
 
 @pytest.fixture

@@ -7,20 +7,19 @@ the process-wide credentials cache, and checks the labels through the emulator's
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from mailboxes.providers import retry
 from mailboxes.providers.base import Folder, ProviderError, WorkItem
 from mailboxes.providers.emulator import Emulator
 from mailboxes.providers.emulator.credentials import service_account_info
 from mailboxes.providers.gmail import GmailProvider, credentials_cache
 from mailboxes.vocabulary import Action, FailureReason, ReadState
 from tests.emulated import BETA_SERVICE_ACCOUNT
+from tests.sleeps import fast_sleeps
 
 VERIFY = "<verify-42@phish.example>"  # seed: diego, and engineering (isaiah, johanna)
 PROMO = "<promo-7@bulk.example>"  # seed: johanna, in spam
@@ -37,18 +36,7 @@ MAX_SLEEP = 0.3  # the longest real pause a test allows itself per retry sleep
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Fast retries that keep their order: record each sleep, then pause briefly for real."""
-    recorded: list[float] = []
-    lock = threading.Lock()
-    real_sleep = time.sleep
-
-    def fast_sleep(seconds: float) -> None:
-        with lock:
-            recorded.append(seconds)
-        real_sleep(min(max(seconds, 0.0), MAX_SLEEP))
-
-    monkeypatch.setattr(retry, "sleep", fast_sleep)
-    return recorded
+    return fast_sleeps(monkeypatch, MAX_SLEEP)
 
 
 def make_gmail(emu: Emulator, account: str = BETA_SERVICE_ACCOUNT, **config: Any) -> GmailProvider:

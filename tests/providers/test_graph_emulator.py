@@ -7,19 +7,18 @@ checks where the copies ended through the emulator's own view of the mailboxes.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from mailboxes.providers import retry
 from mailboxes.providers.base import Folder, ProviderError, WorkItem
 from mailboxes.providers.emulator import Emulator
 from mailboxes.providers.graph import GraphProvider, clear_caches, graph_provider_from_config
 from mailboxes.vocabulary import Action, FailureReason, ReadState
 from tests.emulated import ALPHA_CLIENT_ID, ALPHA_SECRET
+from tests.sleeps import fast_sleeps
 
 PHISH = "<phish-001@evil.example>"  # seed: adele, finance, and sales (alex, megan, adele)
 QUOTED = "<o'brien.2024@partner.example>"  # seed: megan
@@ -35,18 +34,7 @@ MAX_SLEEP = 0.3  # the longest real pause a test allows itself per retry sleep
 
 @pytest.fixture
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Fast retries that keep their order: record each sleep, then pause briefly for real."""
-    recorded: list[float] = []
-    lock = threading.Lock()
-    real_sleep = time.sleep
-
-    def fast_sleep(seconds: float) -> None:
-        with lock:
-            recorded.append(seconds)
-        real_sleep(min(max(seconds, 0.0), MAX_SLEEP))
-
-    monkeypatch.setattr(retry, "sleep", fast_sleep)
-    return recorded
+    return fast_sleeps(monkeypatch, MAX_SLEEP)
 
 
 def make_graph(emu: Emulator, **config: Any) -> GraphProvider:
