@@ -22,9 +22,14 @@ VAR_DIR = Path(env_str("CLAWBACK_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 DEMO = DEBUG
+# `makemigrations` only reads the models (no request, credential or task): it may run
+# without the production secrets, so `makemigrations --check` works on a bare machine.
+SECRETS_OPTIONAL = DEMO or sys.argv[1:2] == ["makemigrations"]
 
 SECRET_KEY = env_secret(
-    "SECRET_KEY", demo_default="clawback-demo-only-secret-key-not-for-production", demo=DEMO
+    "SECRET_KEY",
+    demo_default="clawback-demo-only-secret-key-not-for-production",
+    demo=SECRETS_OPTIONAL,
 )
 # Fernet keys (urlsafe base64, 32 bytes) for credentials at rest, comma separated,
 # newest first: the first encrypts, all of them decrypt (key rotation).
@@ -33,13 +38,13 @@ CREDENTIALS_KEYS = [
     for key in env_secret(
         "CLAWBACK_CREDENTIALS_KEYS",
         demo_default="ZGVtby1vbmx5LWNyZWRlbnRpYWxzLWtleS0zMmJ5dGU=",
-        demo=DEMO,
+        demo=SECRETS_OPTIONAL,
     ).split(",")
     if key.strip()
 ]
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEMO else [])
-if not DEMO and not ALLOWED_HOSTS:
+if not SECRETS_OPTIONAL and not ALLOWED_HOSTS:
     raise ImproperlyConfigured("ALLOWED_HOSTS is not set (comma-separated host names).")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 

@@ -202,3 +202,25 @@ def test_a_demo_qcluster_keeps_the_demo_allowances_but_no_query_log(tmp_path: Pa
     values = json.loads(result.stdout.strip().splitlines()[-1])
     assert values == {"DEBUG": False, "DEMO": True, "ALLOW_PROVIDER_EMULATOR": True}
     assert loaded({"DEBUG": "1"}, tmp_path, "DEBUG")["DEBUG"] is True  # the web keeps it
+
+
+def test_makemigrations_runs_without_the_production_secrets(tmp_path: Path) -> None:
+    command = [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"]
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CLAWBACK_VAR_DIR": str(tmp_path / "var"),
+    }
+    result = subprocess.run(
+        command, cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "No changes detected" in result.stdout
+    served = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "SECRET_KEY is not set" in served.stderr  # every other command still refuses
