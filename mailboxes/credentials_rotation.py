@@ -1,4 +1,7 @@
-"""Re-encrypt stored credentials with the newest key (`manage.py rotate_credentials`).
+"""Re-encrypt stored secrets with the newest key (`manage.py rotate_credentials`).
+
+Every encrypted column is listed in ENCRYPTED: tenants' provider credentials and
+webhook signing secrets.
 
 Fernet tokens do not name their key, so each row is tried with the newest key first:
 rows it decrypts are current, rows only an older key decrypts are rotated
@@ -13,16 +16,33 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.apps import apps
 from django.db import transaction
+from django.db.models import F, QuerySet
 
 from mailboxes import crypto
 from mailboxes.audit import audit_record
-from mailboxes.models import Tenant
 
 
-def _encrypted() -> Any:
-    """Every row with an encrypted column: Tenant.credentials_ciphertext is the only one."""
-    return Tenant.objects.all_tenants().exclude(credentials_ciphertext="")
+@dataclass(frozen=True)
+class Encrypted:
+    """A column holding crypto tokens, and how a row names its tenant."""
+
+    model: str  # app_label.ModelName
+    column: str
+    tenant_path: str  # to the tenant's slug and name: "" (the row is the tenant) or "tenant__"
+
+    def queryset(self) -> QuerySet:
+        manager = apps.get_model(self.model).objects
+        rows = manager.all_tenants() if hasattr(manager, "all_tenants") else manager.all()
+        return rows.exclude(**{self.column: ""})
+
+
+# Every encrypted column: tenants' provider credentials, webhook signing secrets.
+ENCRYPTED = (
+    Encrypted("mailboxes.Tenant", "credentials_ciphertext", ""),
+    Encrypted("webhooks.WebhookEndpoint", "secret_ciphertext", "tenant__"),
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +77,8 @@ class RotationReport:
 
 
 def credentials_to_check() -> int:
-    """How many rows hold encrypted credentials (the progress bar's total)."""
-    return _encrypted().count()
+    """How many rows hold encrypted values (the progress bar's total)."""
+    return sum(source.queryset().count() for source in ENCRYPTED)
 
 
 def credentials_rotate(
@@ -66,10 +86,10 @@ def credentials_rotate(
     actor: Any,
     dry_run: bool = False,
     batch_size: int = 100,
-    progress: Callable[[Tenant], None] | None = None,
+    progress: Callable[[dict[str, Any]], None] | None = None,
     via: str = "",
 ) -> RotationReport:
-    """Re-encrypt every tenant's credentials that an older key encrypted with the newest one.
+    """Re-encrypt every value (ENCRYPTED) that an older key encrypted with the newest one.
 
     With `dry_run`, only count. Unreadable rows are collected in the report, never
     raised, so one bad row does not stop the others. A real run is audited once
@@ -77,57 +97,56 @@ def credentials_rotate(
     configured keys are missing or malformed.
     """
     report = RotationReport(dry_run=dry_run)
-    for tenant in _rows(batch_size):
-        report.checked += 1
-        try:
-            if crypto.uses_newest_key(tenant.credentials_ciphertext):
-                report.current += 1
-            else:
-                report.older += 1
-                if not dry_run and _rotate_row(tenant.pk):
-                    report.rotated += 1
-        except crypto.CredentialsUnreadable:
-            report.unreadable.append(UnreadableRow(tenant.pk, tenant.slug, tenant.name))
-        if progress is not None:
-            progress(tenant)
+    for source in ENCRYPTED:
+        for row in _rows(source, batch_size):
+            report.checked += 1
+            try:
+                if crypto.uses_newest_key(row["token"]):
+                    report.current += 1
+                else:
+                    report.older += 1
+                    if not dry_run and _rotate_row(row["pk"], source):
+                        report.rotated += 1
+            except crypto.CredentialsUnreadable:
+                report.unreadable.append(
+                    UnreadableRow(row["owner_id"], row["owner_slug"], row["owner_name"])
+                )
+            if progress is not None:
+                progress(row)
     if not dry_run:
         audit_record(actor=actor, action="credentials.rotated", data=report.as_data(), via=via)
     return report
 
 
-def _rows(batch_size: int) -> Iterator[Tenant]:
-    """Rows with credentials in id order, a batch at a time (keyset, not OFFSET)."""
+def _rows(source: Encrypted, batch_size: int) -> Iterator[dict[str, Any]]:
+    """The source's rows in id order, a batch at a time (keyset, not OFFSET)."""
+    path = source.tenant_path
+    columns = {
+        "token": F(source.column),
+        "owner_id": F(f"{path}pk" if path else "pk"),
+        "owner_slug": F(f"{path}slug"),
+        "owner_name": F(f"{path}name"),
+    }
     last = 0
     while True:
-        batch = list(
-            _encrypted()
-            .filter(pk__gt=last)
-            .order_by("pk")
-            .only("pk", "slug", "name", "credentials_ciphertext")[:batch_size]
-        )
+        rows = source.queryset().filter(pk__gt=last).order_by("pk")
+        batch = list(rows.values("pk", **columns)[:batch_size])
         if not batch:
             return
         yield from batch
-        last = batch[-1].pk
+        last = batch[-1]["pk"]
 
 
-def _rotate_row(pk: int) -> bool:
+def _rotate_row(pk: int, source: Encrypted = ENCRYPTED[0]) -> bool:
     """Rotate one row under a row lock; False when it changed meanwhile and needs nothing."""
+    rows = source.queryset()
     with transaction.atomic():
         # SQLite has no row locks, but its IMMEDIATE transactions (settings) take the
         # write lock at BEGIN, which serialises this read-then-write the same way.
-        token = (
-            Tenant.objects.all_tenants()
-            .select_for_update()
-            .filter(pk=pk)
-            .values_list("credentials_ciphertext", flat=True)
-            .first()
-        )
-        # Saved or cleared meanwhile: new credentials are written with the newest key.
+        token = rows.select_for_update().filter(pk=pk).values_list(source.column, flat=True).first()
+        # Saved or cleared meanwhile: new values are written with the newest key.
         if not token or crypto.uses_newest_key(token):
             return False
-        # Only the ciphertext changes: credentials_updated_at stays, the secret is the same.
-        Tenant.objects.all_tenants().filter(pk=pk).update(
-            credentials_ciphertext=crypto.rotate(token)
-        )
+        # Only the ciphertext changes (credentials_updated_at stays: the secret is the same).
+        rows.filter(pk=pk).update(**{source.column: crypto.rotate(token)})
     return True

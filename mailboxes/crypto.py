@@ -107,7 +107,14 @@ _lock = threading.Lock()
 
 
 SECRET_FIELDS = frozenset(
-    {"client_secret", "certificate_private_key", "private_key", "private_key_id", "passphrase"}
+    {
+        "client_secret",
+        "certificate_private_key",
+        "private_key",
+        "private_key_id",
+        "passphrase",
+        "signing_secret",  # webhook endpoints
+    }
 )
 # Shorter values are not remembered: blanking a common word ("emulator", the demo's
 # key id) out of every log line would hide more than it protects. Real client secrets

@@ -240,3 +240,22 @@ class ConcurrentChangeTests(TransactionTestCase):
                 if cursor.fetchone()[0]:
                     return
         raise AssertionError("the rotation never waited for the locked row")
+
+
+class WebhookSecretRotationTests(TestCase):
+    """Webhook signing secrets are encrypted with the same keys: rotated with the rest."""
+
+    def test_it_rotates_webhook_signing_secrets_too(self) -> None:
+        from webhooks.models import WebhookEndpoint
+
+        with keys(OLD):
+            tenant = make_tenant("Hooked")
+            endpoint = WebhookEndpoint(tenant=tenant, name="SIEM", url="https://siem.example/")
+            endpoint.set_secret("whsec_rotation-test-secret-1")
+            endpoint.save()
+        with keys(NEW, OLD):
+            out, _ = rotate()
+        self.assertIn("Rotated 1 of 1", out)
+        endpoint.refresh_from_db()
+        with keys(NEW):
+            self.assertEqual(endpoint.get_secret(), "whsec_rotation-test-secret-1")

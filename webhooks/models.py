@@ -53,11 +53,11 @@ class WebhookEndpoint(models.Model):
         return self.name
 
     def set_secret(self, secret: str) -> None:
-        # Kept under "client_secret" so that crypto's log redaction knows the value.
-        self.secret_ciphertext = crypto.encrypt_json({"client_secret": secret})
+        # "signing_secret" is among crypto.SECRET_FIELDS: log redaction knows the value.
+        self.secret_ciphertext = crypto.encrypt_json({"signing_secret": secret})
 
     def get_secret(self) -> str:
-        return crypto.decrypt_json(self.secret_ciphertext)["client_secret"]
+        return crypto.decrypt_json(self.secret_ciphertext)["signing_secret"]
 
     def wants(self, event_type: str) -> bool:
         """Whether this endpoint subscribed to `event_type` (no filter: everything)."""

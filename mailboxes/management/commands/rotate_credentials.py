@@ -40,13 +40,13 @@ class Command(BaseCommand):
         try:
             total = credentials_to_check()
             with tqdm(
-                total=total, unit="tenant", disable=options["no_progress"], file=self.stderr._out
+                total=total, unit="row", disable=options["no_progress"], file=self.stderr._out
             ) as bar:
                 report = credentials_rotate(
                     actor=ShellOperator(f"{operator} (manage.py)"),
                     dry_run=dry_run,
                     batch_size=options["batch_size"],
-                    progress=lambda tenant: bar.update(1),
+                    progress=lambda row: bar.update(1),
                     via="command",
                 )
         except ImproperlyConfigured as exc:
